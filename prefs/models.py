@@ -1,0 +1,199 @@
+"""The collection domain: projects, prompts, candidates, blind comparisons and judgments."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    guidelines = models.TextField(blank=True, help_text="Markdown shown to reviewers.")
+    overlap = models.PositiveSmallIntegerField(
+        default=1, help_text="Judgments (from different reviewers) each comparison needs."
+    )
+    hold_timeout_s = models.PositiveIntegerField(
+        default=900, help_text="Seconds a reviewer may hold a comparison before it returns."
+    )
+    reviewers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="review_projects", blank=True
+    )
+    base_model = models.ForeignKey(
+        "tuning.BaseModel", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    active_adapter = models.ForeignKey(
+        "tuning.Adapter", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Prompt(models.Model):
+    class Split(models.TextChoices):
+        TRAIN = "train"
+        HELDOUT = "heldout"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    # The conversation so far: a list of {"role", "content"} ending with a user turn.
+    messages = models.JSONField()
+    split = models.CharField(max_length=8, choices=Split.choices, default=Split.TRAIN)
+    tags = models.JSONField(default=list, blank=True)
+    external_id = models.CharField(max_length=200, blank=True, default="")
+    # SHA-256 of the canonical JSON of `messages`: finds duplicates without comparing JSON.
+    content_hash = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="prompt_external_id_unique_per_project",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Prompt {self.pk}"
+
+
+class Candidate(models.Model):
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="candidates")
+    text = models.TextField()
+    # Provenance, never shown to reviewers: a free label ("imported", "human", an adapter's
+    # name), the adapter that wrote it if any, and how it was sampled.
+    source = models.CharField(max_length=200, default="imported")
+    adapter = models.ForeignKey(
+        "tuning.Adapter", null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates"
+    )
+    sampling = models.JSONField(default=dict, blank=True)
+    text_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"Candidate {self.pk} ({self.source})"
+
+
+class Choice(models.TextChoices):
+    """A verdict in canonical terms: A and B name candidates, never screen sides."""
+
+    A = "A"
+    B = "B"
+    TIE = "tie"
+    BOTH_BAD = "both_bad"
+
+
+class Comparison(models.Model):
+    class Origin(models.TextChoices):
+        IMPORT = "import"
+        EVALUATION = "evaluation"
+        SAMPLING = "sampling"
+        DEMO = "demo"
+        MANUAL = "manual"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="comparisons")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="comparisons")
+    candidate_a = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")
+    candidate_b = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.IMPORT)
+    required_judgments = models.PositiveSmallIntegerField(default=1)
+    # Kept in step with the Judgment rows (human ones) under the comparison's row lock, so the
+    # queue can order by it without counting.
+    judgment_count = models.PositiveSmallIntegerField(default=0)
+    gold_choice = models.CharField(max_length=8, choices=Choice.choices, blank=True, default="")
+    # SHA-256 over the prompt and the unordered pair of texts: the import's duplicate key.
+    pair_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["project", "judgment_count", "created_at", "id"], name="comparison_queue"
+            ),
+            models.Index(fields=["project", "pair_hash"], name="comparison_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Comparison {self.pk}"
+
+
+class Assignment(models.Model):
+    """A reviewer's hold on a comparison, with the sides drawn for them."""
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        JUDGED = "judged"
+        SKIPPED = "skipped"
+        RELEASED = "released"
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    left_is_a = models.BooleanField()
+    state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["comparison", "reviewer"], name="assignment_once_per_reviewer"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["comparison", "state", "expires_at"], name="assignment_holds"),
+            models.Index(fields=["reviewer", "state"], name="assignment_reviewer_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Assignment {self.pk}"
+
+
+class Judgment(models.Model):
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="judgments")
+    # Null for a label that arrived with imported data; those are kept apart from human ones.
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="judgments",
+    )
+    assignment = models.OneToOneField(
+        Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="judgment"
+    )
+    imported = models.BooleanField(default=False)
+    choice = models.CharField(max_length=8, choices=Choice.choices)
+    strength = models.PositiveSmallIntegerField(default=2)
+    rationale = models.TextField(blank=True, default="")
+    # Which candidate the reviewer saw on the left: position bias is measured from it.
+    left_is_a = models.BooleanField(null=True, blank=True)
+    ms_on_task = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["comparison", "reviewer"],
+                condition=models.Q(reviewer__isnull=False),
+                name="judgment_once_per_reviewer",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(strength__gte=1, strength__lte=3), name="judgment_strength_1_3"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Judgment {self.pk}: {self.choice}"
