@@ -15,6 +15,9 @@ class Project(models.Model):
     hold_timeout_s = models.PositiveIntegerField(
         default=900, help_text="Seconds a reviewer may hold a comparison before it returns."
     )
+    gold_rate = models.FloatField(
+        default=0.0, help_text="Share of a reviewer's queue drawn from gold comparisons (0-1)."
+    )
     reviewers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="review_projects", blank=True
     )

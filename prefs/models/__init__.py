@@ -1,0 +1,13 @@
+"""Models of the prefs app, one module per part of the domain."""
+
+from prefs.models.collection import (
+    Assignment,
+    Candidate,
+    Choice,
+    Comparison,
+    Judgment,
+    Project,
+    Prompt,
+)
+
+__all__ = ["Assignment", "Candidate", "Choice", "Comparison", "Judgment", "Project", "Prompt"]
