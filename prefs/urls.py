@@ -1,3 +1,21 @@
-from django.urls import path  # noqa: F401
+from django.contrib.auth import views as auth_views
+from django.urls import path
 
-urlpatterns: list = []
+from prefs.views import home, review
+
+urlpatterns = [
+    path("", home.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("projects/<int:project_id>/review/", review.review_page, name="prefs-review"),
+    path(
+        "projects/<int:project_id>/review/<int:assignment_id>/judge/",
+        review.review_judge,
+        name="prefs-review-judge",
+    ),
+    path(
+        "projects/<int:project_id>/review/<int:assignment_id>/skip/",
+        review.review_skip,
+        name="prefs-review-skip",
+    ),
+]

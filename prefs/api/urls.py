@@ -1,3 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from prefs.api import review
+
+urlpatterns = [
+    path("projects/<int:project_id>/next/", review.NextView.as_view(), name="api-project-next"),
+    path(
+        "assignments/<int:assignment_id>/judgment/",
+        review.JudgmentView.as_view(),
+        name="api-assignment-judgment",
+    ),
+    path("assignments/<int:assignment_id>/skip/", review.SkipView.as_view(), name="api-assignment-skip"),
+]

@@ -1,0 +1,128 @@
+"""The reviewer's API: next comparison, judgment, skip. Thin doors onto the services."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from prefs.access import get_project_for_user
+from prefs.selectors import assignment_view
+from prefs.services.assignment import AssignmentError, assignment_skip, comparison_next_for
+from prefs.services.judging import (
+    RATIONALE_MAX_CHARS,
+    SCREEN_CHOICES,
+    Verdict,
+    judgment_record,
+)
+
+
+class _Message(serializers.Serializer):
+    role = serializers.CharField()
+    content = serializers.CharField()
+
+
+class _Prompt(serializers.Serializer):
+    messages = _Message(many=True)
+
+
+class _Text(serializers.Serializer):
+    text = serializers.CharField()
+
+
+class NextSerializer(serializers.Serializer):
+    assignment = serializers.IntegerField()
+    prompt = _Prompt()
+    left = _Text()
+    right = _Text()
+    guidelines = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class VerdictSerializer(serializers.Serializer):
+    choice = serializers.ChoiceField(choices=SCREEN_CHOICES)
+    strength = serializers.IntegerField(min_value=1, max_value=3, default=2)
+    rationale = serializers.CharField(
+        allow_blank=True, required=False, default="", max_length=RATIONALE_MAX_CHARS,
+        trim_whitespace=True,
+    )
+
+
+class JudgmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    assignment = serializers.IntegerField()
+    choice = serializers.ChoiceField(choices=SCREEN_CHOICES)
+    strength = serializers.IntegerField()
+    rationale = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+
+
+class AssignmentProblem(APIException):
+    def __init__(self, exc: AssignmentError):
+        self.status_code = exc.status
+        super().__init__(detail=str(exc))
+
+
+def _judgment_body(judgment, screen_choice: str) -> dict:
+    return {
+        "id": judgment.pk,
+        "assignment": judgment.assignment_id,
+        "choice": screen_choice,
+        "strength": judgment.strength,
+        "rationale": judgment.rationale,
+        "created_at": judgment.created_at,
+    }
+
+
+def _screen_choice(judgment) -> str:
+    if judgment.choice == "A":
+        return "left" if judgment.left_is_a else "right"
+    if judgment.choice == "B":
+        return "right" if judgment.left_is_a else "left"
+    return judgment.choice
+
+
+class NextView(APIView):
+    @extend_schema(
+        operation_id="project_next",
+        responses={200: NextSerializer, 204: OpenApiResponse(description="Nothing left for you.")},
+    )
+    def get(self, request, project_id: int):
+        project = get_project_for_user(request.user, project_id)
+        assignment = comparison_next_for(reviewer=request.user, project=project)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(NextSerializer(assignment_view(assignment)).data)
+
+
+class JudgmentView(APIView):
+    @extend_schema(
+        operation_id="assignment_judgment",
+        request=VerdictSerializer,
+        responses={201: JudgmentSerializer, 200: JudgmentSerializer},
+    )
+    def post(self, request, assignment_id: int):
+        incoming = VerdictSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            judgment, created = judgment_record(
+                reviewer=request.user,
+                assignment_id=assignment_id,
+                verdict=Verdict(**incoming.validated_data),
+            )
+        except AssignmentError as exc:
+            raise AssignmentProblem(exc) from exc
+        body = _judgment_body(judgment, _screen_choice(judgment))
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class SkipView(APIView):
+    @extend_schema(operation_id="assignment_skip", request=None, responses={204: None})
+    def post(self, request, assignment_id: int):
+        try:
+            assignment_skip(reviewer=request.user, assignment_id=assignment_id)
+        except AssignmentError as exc:
+            raise AssignmentProblem(exc) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,1 @@
+"""Writes of the prefs app. Views, API endpoints, commands and tasks call these."""

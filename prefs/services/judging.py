@@ -1,0 +1,94 @@
+"""Recording a reviewer's verdict on the comparison they hold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from prefs.models import Assignment, Choice, Comparison, Judgment
+from prefs.services.assignment import AssignmentError, own_assignment_locked
+
+# What the reviewer clicked, in screen terms; stored in canonical A/B terms.
+SCREEN_CHOICES = ("left", "right", "tie", "both_bad")
+STRENGTHS = {1: "slightly", 2: "clearly", 3: "much"}
+RATIONALE_MAX_CHARS = 5000
+
+
+@dataclass(frozen=True)
+class Verdict:
+    choice: str
+    strength: int = 2
+    rationale: str = ""
+
+
+def verdict_errors(*, choice, strength, rationale) -> dict[str, str]:
+    """Field-by-field reasons a verdict is invalid; empty when it is fine."""
+    errors: dict[str, str] = {}
+    if choice not in SCREEN_CHOICES:
+        errors["choice"] = f"must be one of {', '.join(SCREEN_CHOICES)}, not {choice!r}"
+    if isinstance(strength, bool) or not isinstance(strength, int) or strength not in STRENGTHS:
+        errors["strength"] = f"must be 1 (slightly), 2 (clearly) or 3 (much), not {strength!r}"
+    if not isinstance(rationale, str):
+        errors["rationale"] = "must be text"
+    elif len(rationale) > RATIONALE_MAX_CHARS:
+        errors["rationale"] = f"must be at most {RATIONALE_MAX_CHARS} characters"
+    return errors
+
+
+def canonical_choice(screen_choice: str, *, left_is_a: bool) -> str:
+    if screen_choice == "left":
+        return Choice.A if left_is_a else Choice.B
+    if screen_choice == "right":
+        return Choice.B if left_is_a else Choice.A
+    return Choice.TIE if screen_choice == "tie" else Choice.BOTH_BAD
+
+
+def judgment_record(
+    *, reviewer, assignment_id: int, verdict: Verdict, now: datetime | None = None
+) -> tuple[Judgment, bool]:
+    """Stores the verdict once. A repeat for the same assignment returns the first judgment.
+
+    Returns (judgment, created).
+    """
+    errors = verdict_errors(
+        choice=verdict.choice, strength=verdict.strength, rationale=verdict.rationale
+    )
+    if errors:
+        raise AssignmentError("; ".join(f"{k}: {v}" for k, v in errors.items()))
+    now = now or timezone.now()
+    with transaction.atomic():
+        # The assignment's row lock makes a double submit (double click, client retry) wait
+        # for the first one and then find the judgment it stored.
+        assignment = own_assignment_locked(reviewer=reviewer, assignment_id=assignment_id)
+        if assignment.state == Assignment.State.JUDGED:
+            return Judgment.objects.get(assignment=assignment), False
+        if assignment.state != Assignment.State.OPEN:
+            raise AssignmentError(
+                f"This assignment was {assignment.state}; ask for the next comparison.", status=409
+            )
+        if assignment.expires_at <= now:
+            raise AssignmentError(
+                "Your hold on this comparison expired at "
+                f"{assignment.expires_at:%Y-%m-%d %H:%M:%S} UTC and it went back to the pool; "
+                "ask for the next comparison.",
+                status=409,
+            )
+        comparison = Comparison.objects.select_for_update().get(pk=assignment.comparison_id)
+        judgment = Judgment.objects.create(
+            comparison=comparison,
+            reviewer=reviewer,
+            assignment=assignment,
+            choice=canonical_choice(verdict.choice, left_is_a=assignment.left_is_a),
+            strength=verdict.strength,
+            rationale=verdict.rationale.strip(),
+            left_is_a=assignment.left_is_a,
+            ms_on_task=max(0, int((now - assignment.issued_at).total_seconds() * 1000)),
+        )
+        Comparison.objects.filter(pk=comparison.pk).update(judgment_count=F("judgment_count") + 1)
+        assignment.state = Assignment.State.JUDGED
+        assignment.save(update_fields=["state"])
+        return judgment, True

@@ -1,0 +1,1 @@
+"""HTML views of the prefs app, one module per page family."""

@@ -1,0 +1,72 @@
+"""The review page: blind A-vs-B judging, keyboard first, the next pair swapped in by htmx."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from prefs.access import get_project_for_user
+from prefs.selectors import assignment_view, reviewer_progress
+from prefs.services.assignment import AssignmentError, assignment_skip, comparison_next_for
+from prefs.services.judging import STRENGTHS, Verdict, judgment_record
+
+
+def _pair_context(request, project, *, error: str = "", form: dict | None = None) -> dict:
+    assignment = comparison_next_for(reviewer=request.user, project=project)
+    return {
+        "project": project,
+        "pair": assignment_view(assignment) if assignment else None,
+        "progress": reviewer_progress(reviewer=request.user, project=project),
+        "strengths": STRENGTHS,
+        "error": error,
+        "form": form or {},
+    }
+
+
+def _answer(request, project, *, error: str = "", form: dict | None = None, status: int = 200):
+    if not request.htmx:
+        # Without JavaScript: post, then redirect to the page (which shows the next pair).
+        if error:
+            messages.error(request, error)
+        return redirect("prefs-review", project_id=project.pk)
+    context = _pair_context(request, project, error=error, form=form)
+    return render(request, "prefs/review_pair.html", context, status=status)
+
+
+@require_GET
+@login_required
+def review_page(request, project_id: int):
+    project = get_project_for_user(request.user, project_id)
+    return render(request, "prefs/review.html", _pair_context(request, project))
+
+
+@require_POST
+@login_required
+def review_judge(request, project_id: int, assignment_id: int):
+    project = get_project_for_user(request.user, project_id)
+    raw_strength = request.POST.get("strength", "2")
+    verdict = Verdict(
+        choice=request.POST.get("choice", ""),
+        strength=int(raw_strength) if raw_strength.isdigit() else raw_strength,
+        rationale=request.POST.get("rationale", ""),
+    )
+    try:
+        judgment_record(reviewer=request.user, assignment_id=assignment_id, verdict=verdict)
+    except AssignmentError as exc:
+        form = {"choice": verdict.choice, "strength": verdict.strength, "rationale": verdict.rationale}
+        # htmx swaps only 2xx answers by default, so the error fragment comes back as 200.
+        return _answer(request, project, error=str(exc), form=form)
+    return _answer(request, project)
+
+
+@require_POST
+@login_required
+def review_skip(request, project_id: int, assignment_id: int):
+    project = get_project_for_user(request.user, project_id)
+    try:
+        assignment_skip(reviewer=request.user, assignment_id=assignment_id)
+    except AssignmentError as exc:
+        return _answer(request, project, error=str(exc))
+    return _answer(request, project)
