@@ -1,6 +1,6 @@
 from django.urls import path
 
-from prefs.api import review
+from prefs.api import review, stats
 
 urlpatterns = [
     path("projects/<int:project_id>/next/", review.NextView.as_view(), name="api-project-next"),
@@ -10,4 +10,10 @@ urlpatterns = [
         name="api-assignment-judgment",
     ),
     path("assignments/<int:assignment_id>/skip/", review.SkipView.as_view(), name="api-assignment-skip"),
+    path("projects/<int:project_id>/stats/", stats.StatsView.as_view(), name="api-project-stats"),
+    path(
+        "projects/<int:project_id>/leaderboard/",
+        stats.LeaderboardView.as_view(),
+        name="api-project-leaderboard",
+    ),
 ]
