@@ -167,22 +167,39 @@ def _claim_first_with_room(pool, *, reviewer, project: Project, now: datetime) -
     # The candidate list is read without locks; each candidate is then locked on its own.
     # Rows another reviewer is claiming right now are passed over first (skip locked) and
     # waited for only if nothing else fits, so "nothing left" is said only after every
-    # candidate was checked under its lock.
+    # candidate was checked under its lock. Each attempt runs in a savepoint: rolling back to
+    # it releases the lock on a comparison found full, so a transaction never holds one
+    # comparison while waiting for another (which deadlocks two reviewers).
     for _round in range(5):
         ids = list(pool.values_list("pk", flat=True)[:_BATCH])
         if not ids:
             return None
-        busy = []
+        busy: list[int] = []
         for wait in (False, True):
             for comparison_id in busy[:] if wait else ids:
-                comparison = _try_lock(comparison_id, wait=wait)
-                if comparison is None:
-                    if not wait:
-                        busy.append(comparison_id)
-                    continue
-                if _still_has_room(comparison, reviewer=reviewer, now=now):
-                    return _hold(comparison, reviewer=reviewer, project=project, now=now)
+                outcome = _attempt(comparison_id, wait=wait, reviewer=reviewer, project=project, now=now)
+                if isinstance(outcome, Assignment):
+                    return outcome
+                if outcome == "busy":
+                    busy.append(comparison_id)
     return None
+
+
+class _Full(Exception):
+    pass
+
+
+def _attempt(comparison_id: int, *, wait: bool, reviewer, project: Project, now: datetime):
+    try:
+        with transaction.atomic():
+            comparison = _try_lock(comparison_id, wait=wait)
+            if comparison is None:
+                return "busy" if not wait else "gone"
+            if not _still_has_room(comparison, reviewer=reviewer, now=now):
+                raise _Full
+            return _hold(comparison, reviewer=reviewer, project=project, now=now)
+    except _Full:
+        return "full"
 
 
 def assignment_skip(*, reviewer, assignment_id: int, now: datetime | None = None) -> Assignment:

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from prefs.models import Judgment
+from tests.factories import SECRET_SOURCES, make_comparisons
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(user=None, *, token=False) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        if token:
+            key, _ = Token.objects.get_or_create(user=user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {key.key}")
+        else:
+            client.force_authenticate(user)
+    return client
+
+
+def test_next_gives_a_blind_pair_with_guidelines(reviewer, project):
+    make_comparisons(project, 1)
+    response = _client(reviewer, token=True).get(f"/api/v1/projects/{project.pk}/next/")
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"assignment", "prompt", "left", "right", "guidelines", "expires_at"}
+    assert body["prompt"]["messages"] == [{"role": "user", "content": "q question 0?"}]
+    assert {body["left"]["text"], body["right"]["text"]} == {"q answer 0 one", "q answer 0 two"}
+    assert body["guidelines"] == project.guidelines
+    # Blindness: no provenance, no candidate or comparison ids.
+    raw = response.content.decode()
+    for secret in SECRET_SOURCES:
+        assert secret not in raw
+    assert "candidate" not in raw and "comparison" not in raw and "source" not in raw
+
+
+def test_next_answers_204_when_nothing_is_left(reviewer, project):
+    assert _client(reviewer).get(f"/api/v1/projects/{project.pk}/next/").status_code == 204
+
+
+def test_judgment_then_repeat_stores_one_judgment(reviewer, project):
+    make_comparisons(project, 2)
+    client = _client(reviewer, token=True)
+    assignment = client.get(f"/api/v1/projects/{project.pk}/next/").json()["assignment"]
+    url = f"/api/v1/assignments/{assignment}/judgment/"
+    first = client.post(url, {"choice": "right", "strength": 1, "rationale": "shorter"}, format="json")
+    assert first.status_code == 201
+    assert first.json()["choice"] == "right" and first.json()["strength"] == 1
+    repeat = client.post(url, {"choice": "right", "strength": 1}, format="json")
+    assert repeat.status_code == 200 and repeat.json()["id"] == first.json()["id"]
+    assert Judgment.objects.count() == 1
+    # The next comparison is a different one.
+    assert client.get(f"/api/v1/projects/{project.pk}/next/").json()["assignment"] != assignment
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"choice": "middle"}, "choice"),
+        ({"choice": "left", "strength": 7}, "strength"),
+        ({"choice": "left", "strength": 0}, "strength"),
+        ({}, "choice"),
+    ],
+)
+def test_bad_judgments_get_400_naming_the_field(reviewer, project, payload, field):
+    make_comparisons(project, 1)
+    client = _client(reviewer)
+    assignment = client.get(f"/api/v1/projects/{project.pk}/next/").json()["assignment"]
+    response = client.post(f"/api/v1/assignments/{assignment}/judgment/", payload, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert field in body["detail"]
+    assert [e["field"] for e in body["errors"]] == [field]
+    assert Judgment.objects.count() == 0
+
+
+def test_malformed_json_is_refused_with_a_reason(reviewer, project):
+    make_comparisons(project, 1)
+    client = _client(reviewer)
+    assignment = client.get(f"/api/v1/projects/{project.pk}/next/").json()["assignment"]
+    response = client.post(
+        f"/api/v1/assignments/{assignment}/judgment/", "{nope", content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "JSON" in response.json()["detail"]
+
+
+def test_a_reviewer_cannot_judge_or_skip_another_reviewers_assignment(reviewer, project, django_user_model):
+    make_comparisons(project, 1)
+    assignment = _client(reviewer).get(f"/api/v1/projects/{project.pk}/next/").json()["assignment"]
+    colleague = django_user_model.objects.create_user("colleague", password="x" * 12)
+    project.reviewers.add(colleague)
+    stranger = _client(colleague)
+    judged = stranger.post(f"/api/v1/assignments/{assignment}/judgment/", {"choice": "left"}, format="json")
+    skipped = stranger.post(f"/api/v1/assignments/{assignment}/skip/")
+    assert judged.status_code == 404 and skipped.status_code == 404
+    assert Judgment.objects.count() == 0
+
+
+def test_outsiders_and_anonymous_callers_get_nothing(outsider, project):
+    make_comparisons(project, 1)
+    assert _client(outsider).get(f"/api/v1/projects/{project.pk}/next/").status_code == 404
+    anonymous = _client().get(f"/api/v1/projects/{project.pk}/next/")
+    assert anonymous.status_code == 401
+    assert _client().post("/api/v1/assignments/1/judgment/", {"choice": "left"}, format="json").status_code == 401
+
+
+def test_skip_releases_and_is_not_offered_again(reviewer, project):
+    make_comparisons(project, 1)
+    client = _client(reviewer)
+    assignment = client.get(f"/api/v1/projects/{project.pk}/next/").json()["assignment"]
+    assert client.post(f"/api/v1/assignments/{assignment}/skip/").status_code == 204
+    assert client.get(f"/api/v1/projects/{project.pk}/next/").status_code == 204
+
+
+def test_session_auth_requires_csrf(reviewer, project):
+    make_comparisons(project, 1)
+    client = APIClient(enforce_csrf_checks=True)
+    client.login(username="rita", password="rita-password")
+    assignment = client.get(f"/api/v1/projects/{project.pk}/next/").json()["assignment"]
+    response = client.post(f"/api/v1/assignments/{assignment}/judgment/", {"choice": "left"}, format="json")
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
+    assert Judgment.objects.count() == 0

@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from prefs.models import Assignment, Judgment
+from prefs.services.assignment import AssignmentError, assignment_skip, comparison_next_for
+from prefs.services.judging import Verdict, judgment_record
+from tests.factories import make_comparisons, make_reviewers
+
+pytestmark = pytest.mark.django_db
+
+
+def _judge(user, project, choice="left"):
+    assignment = comparison_next_for(reviewer=user, project=project)
+    assert assignment is not None
+    judgment_record(reviewer=user, assignment_id=assignment.pk, verdict=Verdict(choice=choice))
+    return assignment
+
+
+def test_reviewer_gets_the_comparison_with_fewest_judgments_first(django_user_model, project):
+    project.overlap = 2
+    project.save()
+    first, second = make_comparisons(project, 2)
+    a, b = make_reviewers(django_user_model, project, 2)
+    assert _judge(a, project).comparison_id == first.pk
+    # b is offered the untouched comparison before the half-judged one.
+    assert comparison_next_for(reviewer=b, project=project).comparison_id == second.pk
+
+
+def test_oldest_comparison_comes_first_among_equals(django_user_model, project):
+    comparisons = make_comparisons(project, 3)
+    (user,) = make_reviewers(django_user_model, project, 1)
+    assert comparison_next_for(reviewer=user, project=project).comparison_id == comparisons[0].pk
+
+
+def test_reviewer_never_sees_a_comparison_twice(django_user_model, project):
+    project.overlap = 3
+    project.save()
+    make_comparisons(project, 4)
+    (user,) = make_reviewers(django_user_model, project, 1)
+    seen = [_judge(user, project).comparison_id for _ in range(2)]
+    skipped = comparison_next_for(reviewer=user, project=project)
+    assignment_skip(reviewer=user, assignment_id=skipped.pk)
+    seen.append(skipped.comparison_id)
+    seen.append(_judge(user, project).comparison_id)
+    assert len(set(seen)) == 4
+    assert comparison_next_for(reviewer=user, project=project) is None
+
+
+def test_a_reviewer_holds_one_comparison_at_a_time(django_user_model, project):
+    make_comparisons(project, 3)
+    (user,) = make_reviewers(django_user_model, project, 1)
+    first = comparison_next_for(reviewer=user, project=project)
+    again = comparison_next_for(reviewer=user, project=project)
+    assert again.pk == first.pk
+    assert Assignment.objects.filter(reviewer=user, state="open").count() == 1
+
+
+def test_asking_in_another_project_releases_the_first_hold(django_user_model, project, other_project):
+    make_comparisons(project, 1)
+    make_comparisons(other_project, 1, prefix="o")
+    (user,) = make_reviewers(django_user_model, project, 1)
+    other_project.reviewers.add(user)
+    here = comparison_next_for(reviewer=user, project=project)
+    comparison_next_for(reviewer=user, project=other_project)
+    here.refresh_from_db()
+    assert here.state == Assignment.State.RELEASED
+    assert Assignment.objects.filter(reviewer=user, state="open").count() == 1
+
+
+def test_an_expired_hold_returns_the_comparison_to_the_pool(django_user_model, project):
+    (comparison,) = make_comparisons(project, 1)
+    a, b = make_reviewers(django_user_model, project, 2)
+    held = comparison_next_for(reviewer=a, project=project)
+    assert comparison_next_for(reviewer=b, project=project) is None  # the only slot is held
+    later = timezone.now() + timedelta(seconds=project.hold_timeout_s + 1)
+    taken = comparison_next_for(reviewer=b, project=project, now=later)
+    assert taken is not None and taken.comparison_id == comparison.pk
+    # The first reviewer's late verdict is refused and nothing is stored.
+    with pytest.raises(AssignmentError, match="expired") as info:
+        judgment_record(reviewer=a, assignment_id=held.pk, verdict=Verdict("left"), now=later)
+    assert info.value.status == 409
+    assert Judgment.objects.count() == 0
+
+
+def test_a_skipped_comparison_goes_to_someone_else(django_user_model, project):
+    (comparison,) = make_comparisons(project, 1)
+    a, b = make_reviewers(django_user_model, project, 2)
+    held = comparison_next_for(reviewer=a, project=project)
+    assignment_skip(reviewer=a, assignment_id=held.pk)
+    assert comparison_next_for(reviewer=a, project=project) is None
+    assert comparison_next_for(reviewer=b, project=project).comparison_id == comparison.pk
+
+
+def test_a_judged_comparison_cannot_be_skipped(django_user_model, project):
+    make_comparisons(project, 1)
+    (user,) = make_reviewers(django_user_model, project, 1)
+    assignment = _judge(user, project)
+    with pytest.raises(AssignmentError) as info:
+        assignment_skip(reviewer=user, assignment_id=assignment.pk)
+    assert info.value.status == 409
+
+
+def test_sides_are_drawn_at_random_per_assignment(django_user_model, project):
+    comparisons = make_comparisons(project, 1000, required=1)
+    (user,) = make_reviewers(django_user_model, project, 1)
+    lefts = Counter()
+    for _ in comparisons:
+        assignment = comparison_next_for(reviewer=user, project=project)
+        lefts[assignment.left_is_a] += 1
+        assignment_skip(reviewer=user, assignment_id=assignment.pk)
+    assert 400 <= lefts[True] <= 600
+    assert Assignment.objects.filter(reviewer=user).count() == 1000
+
+
+def test_gold_comparisons_are_mixed_in_for_every_reviewer(django_user_model, project):
+    project.gold_rate = 1.0
+    project.save()
+    make_comparisons(project, 2)
+    (gold,) = make_comparisons(project, 1, prefix="gold", gold_choice="A")
+    a, b = make_reviewers(django_user_model, project, 2)
+    # Gold items sit outside the k quota: each reviewer gets the same one.
+    assert _judge(a, project).comparison_id == gold.pk
+    assert _judge(b, project).comparison_id == gold.pk
+    assert _judge(a, project).comparison_id != gold.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_k_is_respected_with_many_concurrent_reviewers(django_user_model, project):
+    """Real threads against the real database (PostgreSQL in CI): exactly k per comparison."""
+    k, reviewers_n, comparisons_n = 3, 12, 10
+    project.overlap = k
+    project.save()
+    make_comparisons(project, comparisons_n)
+    reviewers = make_reviewers(django_user_model, project, reviewers_n)
+    errors: list[BaseException] = []
+    start = threading.Barrier(reviewers_n)
+
+    def work(user):
+        try:
+            start.wait()
+            while True:
+                assignment = comparison_next_for(reviewer=user, project=project)
+                if assignment is None:
+                    return
+                judgment_record(
+                    reviewer=user, assignment_id=assignment.pk, verdict=Verdict("right")
+                )
+        except BaseException as exc:  # reported below, with the thread's failure
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(u,)) for u in reviewers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    close_old_connections()
+    assert errors == []
+    per_comparison = Counter(Judgment.objects.values_list("comparison_id", flat=True))
+    assert len(per_comparison) == comparisons_n
+    assert set(per_comparison.values()) == {k}
+    pairs = list(Judgment.objects.values_list("comparison_id", "reviewer_id"))
+    assert len(pairs) == len(set(pairs)) == comparisons_n * k
