@@ -9,5 +9,16 @@ from prefs.models.collection import (
     Project,
     Prompt,
 )
+from prefs.models.snapshots import PreferencePair, PreferenceSet
 
-__all__ = ["Assignment", "Candidate", "Choice", "Comparison", "Judgment", "Project", "Prompt"]
+__all__ = [
+    "Assignment",
+    "Candidate",
+    "Choice",
+    "Comparison",
+    "Judgment",
+    "PreferencePair",
+    "PreferenceSet",
+    "Project",
+    "Prompt",
+]

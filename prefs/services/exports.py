@@ -1,0 +1,104 @@
+"""Reading a frozen preference set out: rows for trainers and export files in every format.
+
+Pairs stream from the database with a server-side cursor (`.iterator()`), in set order, and
+are serialised as they come, so memory stays flat however large the set is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from prefs.formats import export as formats
+from prefs.formats.records import ExportPair
+from prefs.models import PreferencePair, PreferenceSet
+
+EXPORT_FORMATS = formats.EXPORT_FORMATS
+# Pairs fetched per round trip to the database.
+CHUNK_SIZE = 2000
+CONTENT_TYPES = {fmt: "application/jsonl; charset=utf-8" for fmt in formats.JSONL_FORMATS}
+CONTENT_TYPES["parquet"] = "application/vnd.apache.parquet"
+
+
+class ExportError(Exception):
+    pass
+
+
+def export_pairs(preference_set: PreferenceSet, *, chunk_size: int = CHUNK_SIZE) -> Iterator[ExportPair]:
+    """The set's pairs, in set order, with their texts."""
+    rows = (
+        PreferencePair.objects.filter(preference_set=preference_set)
+        .order_by("id")
+        .values_list(
+            "prompt__messages",
+            "chosen__text",
+            "rejected__text",
+            "kind",
+            "weight",
+            "chosen__source",
+            "rejected__source",
+            "prompt__split",
+            "prompt__external_id",
+        )
+        .iterator(chunk_size=chunk_size)
+    )
+    for row in rows:
+        yield ExportPair(*row)
+
+
+def preference_set_rows(
+    preference_set: PreferenceSet, *, fmt: str = "trl-conversational"
+) -> Iterator[dict]:
+    """The set's training rows in `fmt` (any JSONL export format), streamed.
+
+    The default gives TRL conversational preference rows:
+    {"prompt": [messages], "chosen": [{"role": "assistant", "content": …}],
+     "rejected": [...], "weight": float}. Decided pairs give one row, kept ties two (both
+    orders, half weight each), kept both-bad pairs none (they only show in kto and native).
+    """
+    if fmt not in formats.ROWS:
+        raise ExportError(f"unknown format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
+    return formats.rows(export_pairs(preference_set), fmt)
+
+
+def export_metadata(preference_set: PreferenceSet, fmt: str) -> dict:
+    """What every export carries about the version it came from (header, sidecar, schema)."""
+    return {
+        "preference_set": preference_set.pk,
+        "project": preference_set.project_id,
+        "version": preference_set.version,
+        "sha256": preference_set.sha256,
+        "pairs": preference_set.pair_count,
+        "rule": preference_set.rule,
+        "format": fmt,
+        "created_at": preference_set.created_at.isoformat(),
+    }
+
+
+def export_filename(preference_set: PreferenceSet, fmt: str) -> str:
+    extension = "parquet" if fmt == "parquet" else "jsonl"
+    return f"project{preference_set.project_id}-v{preference_set.version}-{fmt}.{extension}"
+
+
+def export_headers(preference_set: PreferenceSet, fmt: str) -> dict[str, str]:
+    """HTTP headers naming the version: the JSONL stays plain rows that `datasets` loads."""
+    meta = export_metadata(preference_set, fmt)
+    return {
+        "Content-Type": CONTENT_TYPES[fmt],
+        "Content-Disposition": f'attachment; filename="{export_filename(preference_set, fmt)}"',
+        "X-Prefloop-Set": str(preference_set.pk),
+        "X-Prefloop-Version": str(preference_set.version),
+        "X-Prefloop-Sha256": preference_set.sha256,
+        "X-Prefloop-Pairs": str(preference_set.pair_count),
+        "X-Prefloop-Format": fmt,
+        "X-Prefloop-Rule": json.dumps(meta["rule"], sort_keys=True, separators=(",", ":")),
+    }
+
+
+def preference_set_export(preference_set: PreferenceSet, *, fmt: str) -> Iterator[bytes]:
+    """The bytes of the export file; the endpoint and the command both send exactly these."""
+    if fmt not in EXPORT_FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
+    return formats.stream(
+        export_pairs(preference_set), fmt, metadata=export_metadata(preference_set, fmt)
+    )
