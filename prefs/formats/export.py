@@ -1,0 +1,77 @@
+"""Writing a preference set's pairs in each export format, as a stream of bytes.
+
+Pairwise formats (trl, trl-conversational, openai, hh, parquet) write a decided pair once,
+winner as `chosen`. A kept tie is written in both orders at half weight each: under a
+Bradley-Terry style loss the two rows pull the reward margin towards zero, which is what a tie
+says. Kept both-bad pairs appear only where negatives mean something (kto, native).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+
+from prefs.formats import hh, kto, native, openai, parquet, trl
+from prefs.formats.records import ExportPair
+
+ROWS: dict[str, Callable[[ExportPair], Iterable[dict]]] = {
+    "trl": trl.rows,
+    "trl-conversational": trl.conversational_rows,
+    "kto": kto.rows,
+    "openai": openai.rows,
+    "hh": hh.rows,
+    "native": native.rows,
+    "parquet": trl.conversational_rows,
+}
+JSONL_FORMATS = ("trl", "trl-conversational", "kto", "openai", "hh", "native")
+EXPORT_FORMATS = (*JSONL_FORMATS, "parquet")
+# Bytes gathered before a chunk goes out: big enough that per-chunk overhead vanishes, small
+# enough to keep memory flat.
+CHUNK_BYTES = 256 * 1024
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def oriented(pair: ExportPair) -> list[tuple[str, str, float]]:
+    """(chosen, rejected, weight) rows a pair gives in a pairwise format."""
+    if pair.kind == "preferred":
+        return [(pair.chosen, pair.rejected, pair.weight)]
+    if pair.kind == "tie":
+        half = pair.weight / 2
+        return [(pair.chosen, pair.rejected, half), (pair.rejected, pair.chosen, half)]
+    return []
+
+
+def rows(pairs: Iterable[ExportPair], fmt: str) -> Iterator[dict]:
+    make = ROWS[fmt]
+    for pair in pairs:
+        yield from make(pair)
+
+
+def jsonl_lines(row_iter: Iterable[dict]) -> Iterator[str]:
+    for row in row_iter:
+        yield _encode(row) + "\n"
+
+
+def chunked(lines: Iterable[str], *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """UTF-8 chunks of about `chunk_bytes` (characters, roughly) each."""
+    buffer: list[str] = []
+    size = 0
+    for line in lines:
+        buffer.append(line)
+        size += len(line)
+        if size >= chunk_bytes:
+            yield "".join(buffer).encode("utf-8")
+            buffer.clear()
+            size = 0
+    if buffer:
+        yield "".join(buffer).encode("utf-8")
+
+
+def stream(pairs: Iterable[ExportPair], fmt: str, *, metadata: dict | None = None) -> Iterator[bytes]:
+    """The bytes of an export file in `fmt`. Parquet carries `metadata` in its schema."""
+    if fmt == "parquet":
+        return parquet.stream(rows(pairs, fmt), metadata=metadata or {})
+    if fmt not in JSONL_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
+    return chunked(jsonl_lines(rows(pairs, fmt)))
