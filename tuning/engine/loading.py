@@ -188,7 +188,16 @@ def load_base(
     if task == "causal-lm":
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
     elif task == "seq-cls":
-        model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=dtype, num_labels=1)
+        from transformers.utils import logging as hf_logging
+
+        # The score head is new by design; transformers' "newly initialized" report would only
+        # alarm whoever reads the job log.
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=dtype, num_labels=1)
+        finally:
+            hf_logging.set_verbosity(verbosity)
     else:
         raise BadInput(f"unknown task {task!r}; use 'causal-lm' or 'seq-cls'")
     # The model must agree with the tokenizer on padding, or a classifier cannot find each

@@ -50,17 +50,16 @@ def pack(
     pad_token_id: int,
     share_prompt: bool = True,
 ) -> PackedBatch:
-    """Build one batch from ``(prompt_ids, [response_ids, ...])`` groups, all with the same K.
+    """Build one batch from ``(prompt_ids, [response_ids, ...])`` groups.
+
+    Responses are numbered in order (group by group), and that number is their ``segment``.
 
     With ``share_prompt=False`` every response becomes its own padded row holding its own copy of
     the prompt (plain causal attention): the layout TRL uses, kept for models whose attention
     cannot take a custom mask.
     """
-    k_values = {len(responses) for _, responses in groups}
-    if len(k_values) != 1:
-        raise ValueError("every group in a packed batch must have the same number of responses")
-    if k_values.pop() < 1:
-        raise ValueError("a packed batch needs at least one response per group")
+    if not groups or any(not responses for _, responses in groups):
+        raise ValueError("a packed batch needs at least one group, each with a response")
     if share_prompt:
         rows = [(list(prompt), [list(r) for r in responses]) for prompt, responses in groups]
     else:
