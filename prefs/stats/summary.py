@@ -105,7 +105,8 @@ def leaderboard_summary(
     confidence: float = 0.95,
     ridge: float = DEFAULT_RIDGE,
 ) -> dict:
-    """Bradley–Terry rows (with online Elo beside them) and the pairwise win-rate matrix.
+    """Bradley–Terry rows (with online Elo beside them) and the pairwise win-rate matrix,
+    both in ranking order, best first.
 
     Comparisons between two candidates of the same source say nothing about sources and are
     left out; `judgments` counts only those that were used.
@@ -122,5 +123,16 @@ def leaderboard_summary(
         "seed": seed,
         "confidence": confidence,
         "sources": rows,
-        "matrix": win_rate_matrix(counts),
+        "matrix": _reorder(win_rate_matrix(counts), [row["source"] for row in rows]),
+    }
+
+
+def _reorder(matrix: dict, order: list[str]) -> dict:
+    """The matrix with rows and columns in the given order (the ranking, best first)."""
+    where = {name: k for k, name in enumerate(matrix["sources"])}
+    index = [where[name] for name in order]
+    return {
+        "sources": list(order),
+        "rates": [[matrix["rates"][i][j] for j in index] for i in index],
+        "games": [[matrix["games"][i][j] for j in index] for i in index],
     }

@@ -161,7 +161,8 @@ def test_leaderboard_names_adapters_and_ranks_the_better_one_first(project, revi
     top = board["sources"][0]
     assert top["low"] > 0 and top["games"] == 60
     assert board["judgments"] == 60
-    assert board["matrix"]["sources"] == ["dpo-1", "dpo-2"]
+    assert board["matrix"]["sources"] == ["dpo-2", "dpo-1"]
+    assert board["matrix"]["rates"][0][1] > 0.5
 
 
 def test_leaderboard_can_leave_imported_labels_out(project, reviewer):

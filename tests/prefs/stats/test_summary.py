@@ -47,7 +47,9 @@ def test_leaderboard_drops_same_source_comparisons_and_adds_elo():
     assert board["judgments"] == 9
     assert [row["source"] for row in board["sources"]] == ["new", "old"]
     assert board["sources"][0]["elo"] > 1000 > board["sources"][1]["elo"]
+    assert board["matrix"]["sources"] == ["new", "old"]
     assert board["matrix"]["rates"][0][1] == pytest.approx(8 / 9)
+    assert board["matrix"]["games"][1][0] == 9
 
 
 def test_project_summary_keeps_imported_labels_out_of_reviewer_statistics():
