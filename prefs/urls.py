@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from prefs.views import home, review
+from prefs.views import home, review, stats
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -17,5 +17,16 @@ urlpatterns = [
         "projects/<int:project_id>/review/<int:assignment_id>/skip/",
         review.review_skip,
         name="prefs-review-skip",
+    ),
+    path("projects/<int:project_id>/stats/", stats.stats_dashboard, name="prefs-stats-dashboard"),
+    path(
+        "projects/<int:project_id>/stats/reviewers/",
+        stats.stats_reviewers,
+        name="prefs-stats-reviewers",
+    ),
+    path(
+        "projects/<int:project_id>/stats/leaderboard/",
+        stats.stats_leaderboard,
+        name="prefs-stats-leaderboard",
     ),
 ]
