@@ -135,6 +135,22 @@ PREFLOOP_MODEL_CACHE = Path(env_str("PREFLOOP_MODEL_CACHE", str(VAR_DIR / "model
 # Largest import file accepted, in bytes.
 PREFLOOP_IMPORT_MAX_BYTES = env_int("PREFLOOP_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
 
+# Tuning jobs (tuning.services.jobs). A running job's worker writes a heartbeat every
+# HEARTBEAT_S seconds; a job without one for STALE_S seconds lost its worker and is retried
+# (from its last checkpoint) or failed. The worker's dispatcher resends, every DISPATCH_S
+# seconds, queued jobs the broker never got, and after REDISPATCH_S (doubling each time) those
+# it got but nobody claimed. Progress goes to the database at most every PROGRESS_FLUSH_MS.
+PREFLOOP_JOB_HEARTBEAT_S = env_int("PREFLOOP_JOB_HEARTBEAT_S", 10)
+PREFLOOP_JOB_STALE_S = env_int("PREFLOOP_JOB_STALE_S", 120)
+PREFLOOP_JOB_DISPATCH_S = env_int("PREFLOOP_JOB_DISPATCH_S", 15)
+PREFLOOP_JOB_REDISPATCH_S = env_int("PREFLOOP_JOB_REDISPATCH_S", 600)
+PREFLOOP_JOB_PROGRESS_FLUSH_MS = env_int("PREFLOOP_JOB_PROGRESS_FLUSH_MS", 1000)
+PREFLOOP_JOB_TIME_LIMIT_S = env_int("PREFLOOP_JOB_TIME_LIMIT_S", 48 * 3600)
+PREFLOOP_JOB_MAX_ATTEMPTS = env_int("PREFLOOP_JOB_MAX_ATTEMPTS", 2)
+# Scratch space of running jobs (staging outputs, checkpoints); workers on several hosts that
+# should resume each other's checkpoints need it on shared storage.
+PREFLOOP_JOB_DIR = Path(env_str("PREFLOOP_JOB_DIR", str(VAR_DIR / "jobs")))
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

@@ -1,5 +1,15 @@
 """Models of the tuning app, one module per part of the domain."""
 
-from tuning.models.registry import Adapter, BaseModel
+from tuning.models.evaluations import Evaluation, EvaluationPair
+from tuning.models.jobs import Job, JobEvent
+from tuning.models.registry import Adapter, AdapterPromotion, BaseModel
 
-__all__ = ["Adapter", "BaseModel"]
+__all__ = [
+    "Adapter",
+    "AdapterPromotion",
+    "BaseModel",
+    "Evaluation",
+    "EvaluationPair",
+    "Job",
+    "JobEvent",
+]
