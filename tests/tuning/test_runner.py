@@ -1,0 +1,53 @@
+"""Running jobs in-process (the service behind the worker's task), on a tiny random model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.files.storage import default_storage
+
+from tests.tuning.factories import frozen_set
+from tuning.models import Adapter, Job, JobEvent
+from tuning.services.launch import job_launch
+from tuning.services.runner import job_run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _dpo(project, admin_user, **params):
+    preference_set = frozen_set(project)
+    return job_launch(
+        kind="dpo",
+        project=project,
+        created_by=admin_user,
+        preference_set_id=preference_set.pk,
+        adapter_id=None,
+        params={"max_steps": 4, "batch_size": 2, "evaluate": False, **params},
+    )
+
+
+def test_a_dpo_job_trains_and_registers_a_complete_adapter(tuning_project, admin_user):
+    job = _dpo(tuning_project, admin_user)
+    assert job_run(job_id=job.pk, worker="test") == Job.State.SUCCEEDED
+    job.refresh_from_db()
+    assert job.state == Job.State.SUCCEEDED
+    assert job.progress == 1.0
+    adapter = job.output_adapter
+    assert adapter is not None and adapter.job_id == job.pk
+    assert adapter.preference_set_id == job.preference_set_id and adapter.parent is None
+    folder = Path(default_storage.path(adapter.path))
+    assert (folder / "adapter_config.json").is_file()
+    assert (folder / "adapter_model.safetensors").is_file()
+    assert adapter.metadata["base_fingerprint"]
+    steps = [e.data["step"] for e in JobEvent.objects.filter(job=job, kind="metrics", data__phase="train")]
+    assert steps == [1, 2, 3, 4]
+    states = [e.data["state"] for e in JobEvent.objects.filter(job=job, kind="state")]
+    assert states == ["queued", "running", "succeeded"]
+
+
+def test_a_second_delivery_of_the_same_job_does_nothing(tuning_project, admin_user):
+    job = _dpo(tuning_project, admin_user)
+    assert job_run(job_id=job.pk, worker="test") == Job.State.SUCCEEDED
+    assert job_run(job_id=job.pk, worker="test") == "skipped"
+    assert Adapter.objects.filter(job=job).count() == 1

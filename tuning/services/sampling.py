@@ -1,0 +1,210 @@
+"""Jobs that sample answers: comparisons for reviewers (generate) and rejection sampling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+
+from prefs.models import Comparison, Prompt
+from prefs.services.comparisons import CandidateSpec, comparison_create
+from tuning.engine.errors import BadInput
+from tuning.models import Adapter, Job
+from tuning.services.adapters import adapter_local_dir
+from tuning.services.progress import JobReporter
+from tuning.services.runner import Outcome
+
+
+def model_label(adapter: Adapter | None, base_name: str) -> str:
+    """Provenance label of a candidate (kept from reviewers)."""
+    return adapter.name if adapter is not None else f"base:{base_name}"
+
+
+def job_prompts(job: Job) -> list[Prompt]:
+    params = job.params
+    prompts = Prompt.objects.filter(project=job.project).order_by("id")
+    if params.get("prompt_ids"):
+        prompts = prompts.filter(pk__in=params["prompt_ids"])
+    elif params.get("split", "train") != "all":
+        prompts = prompts.filter(split=params["split"])
+    chosen = list(prompts[: params["max_prompts"]])
+    if not chosen:
+        raise BadInput(f"project {job.project.name} has no prompts for this job (split {params.get('split')!r})")
+    return chosen
+
+
+def _texts(samples: list[list[dict]]) -> list[list[str]]:
+    return [[sample["text"] if isinstance(sample, dict) else str(sample) for sample in row] for row in samples]
+
+
+def run_generate(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome:
+    from tuning.engine.generation import generate
+
+    params = job.params
+    prompts = job_prompts(job)
+    messages = [p.messages for p in prompts]
+    source = job.base_model.source
+    sampling = {
+        "temperature": params["temperature"],
+        "top_p": params["top_p"],
+        "max_new_tokens": params["max_new_tokens"],
+    }
+    a_adapter = job.input_adapter
+    same = params["opponent"] == "same"
+    reporter.log(f"answering {len(prompts)} prompts with {model_label(a_adapter, job.base_model.name)}")
+    a_samples = _texts(
+        generate(
+            source=source,
+            adapter=adapter_local_dir(a_adapter),
+            prompts=messages,
+            n=2 if same else 1,
+            seed=params["seed"],
+            cache_dir=settings.PREFLOOP_MODEL_CACHE,
+            progress=reporter.callback_for(0.0, 1.0 if same else 0.5),
+            **sampling,
+        )
+    )
+    if same:
+        b_adapter = a_adapter
+        a_texts = [row[0] for row in a_samples]
+        b_texts = [row[1] for row in a_samples]
+    else:
+        b_adapter = Adapter.objects.get(pk=params["adapter_b"]) if params["opponent"] == "adapter" else None
+        reporter.log(f"answering with {model_label(b_adapter, job.base_model.name)}")
+        b_texts = [
+            row[0]
+            for row in _texts(
+                generate(
+                    source=source,
+                    adapter=adapter_local_dir(b_adapter),
+                    prompts=messages,
+                    n=1,
+                    seed=params["seed"] + 1,
+                    cache_dir=settings.PREFLOOP_MODEL_CACHE,
+                    progress=reporter.callback_for(0.5, 1.0),
+                    **sampling,
+                )
+            )
+        ]
+        a_texts = [row[0] for row in a_samples]
+
+    base_name = job.base_model.name
+    identical = sum(1 for a, b in zip(a_texts, b_texts, strict=True) if a.strip() == b.strip())
+
+    def create_comparisons(_adapter) -> None:
+        for prompt, a_text, b_text in zip(prompts, a_texts, b_texts, strict=True):
+            if a_text.strip() == b_text.strip():
+                continue
+            comparison_create(
+                project=job.project,
+                prompt=prompt,
+                a=CandidateSpec(
+                    a_text,
+                    source=model_label(a_adapter, base_name),
+                    adapter_id=a_adapter.pk if a_adapter else None,
+                    sampling={**sampling, "seed": params["seed"], "job": job.pk},
+                ),
+                b=CandidateSpec(
+                    b_text,
+                    source=model_label(b_adapter, base_name),
+                    adapter_id=b_adapter.pk if b_adapter else None,
+                    sampling={**sampling, "seed": params["seed"] + (0 if same else 1), "job": job.pk},
+                ),
+                origin=Comparison.Origin.SAMPLING,
+                required_judgments=params["required_judgments"],
+            )
+
+    return Outcome(
+        result={"prompts": len(prompts), "comparisons": len(prompts) - identical, "identical": identical},
+        on_success=create_comparisons,
+    )
+
+
+def run_rejection_sampling(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome:
+    from tuning.engine.rejection import rejection_sample
+
+    params = job.params
+    prompts = job_prompts(job)
+    if params["reward"] == "implicit":
+        scorer = Adapter.objects.get(pk=params["reward_adapter"] or job.input_adapter_id)
+        reward = {
+            "kind": "implicit",
+            "adapter": str(adapter_local_dir(scorer)),
+            "parent": str(adapter_local_dir(scorer.parent)) if scorer.parent_id else None,
+            "beta": params["reward_beta"],
+        }
+    else:
+        scorer = Adapter.objects.get(pk=params["reward_adapter"])
+        reward = {"kind": "model", "path": str(adapter_local_dir(scorer))}
+    mode = params["mode"]
+    output = workdir / f"output-{job.attempts}" if mode == "sft" else None
+    if output is not None and output.exists():
+        import shutil
+
+        shutil.rmtree(output, ignore_errors=True)
+    config = {
+        "n": params["n"],
+        "mode": mode,
+        "temperature": params["temperature"],
+        "top_p": params["top_p"],
+        "max_new_tokens": params["max_new_tokens"],
+        "seed": params["seed"],
+        "learning_rate": params["learning_rate"],
+        "epochs": params["epochs"],
+        "batch_size": params["batch_size"],
+        "max_length": params["max_length"],
+        "lora": {"r": params["lora_r"]},
+    }
+    reporter.log(f"best of {params['n']} on {len(prompts)} prompts, scored by {scorer.name} ({params['reward']})")
+    result = rejection_sample(
+        source=job.base_model.source,
+        adapter=adapter_local_dir(job.input_adapter),
+        prompts=[p.messages for p in prompts],
+        reward=reward,
+        config=config,
+        output_dir=output,
+        cache_dir=settings.PREFLOOP_MODEL_CACHE,
+        progress=reporter.callback_for(0.0, 1.0),
+    )
+    summary = {
+        "prompts": len(prompts),
+        "samples": result.get("samples") if isinstance(result.get("samples"), int) else len(result.get("samples") or []),
+        "kept": result.get("kept") if isinstance(result.get("kept"), int) else len(result.get("kept") or []),
+        "reward_stats": result.get("reward_stats", {}),
+        "mode": mode,
+    }
+    if mode == "sft":
+        return Outcome(result=summary, adapter_dir=Path(result["output_dir"]))
+
+    pairs = result.get("pairs") or []
+    label = model_label(job.input_adapter, job.base_model.name)
+    by_messages = {id(p.messages): p for p in prompts}
+    prompt_for = {i: prompts[i] for i in range(len(prompts))}
+
+    def create_comparisons(_adapter) -> None:
+        for index, pair in enumerate(pairs):
+            prompt = prompt_for.get(pair.get("prompt_index", index)) if "prompt_index" in pair else None
+            if prompt is None:
+                prompt = next((p for p in prompts if p.messages == pair["prompt"]), None)
+            if prompt is None or pair["chosen"] == pair["rejected"]:
+                continue
+            text = lambda side: side if isinstance(side, str) else side[-1]["content"]  # noqa: E731
+            comparison_create(
+                project=job.project,
+                prompt=prompt,
+                a=CandidateSpec(
+                    text(pair["chosen"]), source=label,
+                    adapter_id=job.input_adapter_id,
+                    sampling={"job": job.pk, "reward": pair.get("chosen_reward")},
+                ),
+                b=CandidateSpec(
+                    text(pair["rejected"]), source=label,
+                    adapter_id=job.input_adapter_id,
+                    sampling={"job": job.pk, "reward": pair.get("rejected_reward")},
+                ),
+                origin=Comparison.Origin.SAMPLING,
+            )
+
+    del by_messages
+    summary["comparisons"] = len(pairs)
+    return Outcome(result=summary, on_success=create_comparisons)
