@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import F, QuerySet
 from django.db.models.functions import Coalesce, Length
 
-from prefs.models import Judgment, Project
+from prefs.models import Judgment, PreferencePair, PreferenceSet, Project
 from prefs.stats.flags import FLAG_CODES, FlagThresholds, flagged_ids, reviewer_table
 from prefs.stats.gold import gold_accuracy
 from prefs.stats.records import Verdict
@@ -83,7 +83,7 @@ def project_stats(
     for pair in summary["agreement"]["pairs"]:
         pair["username_a"] = names.get(pair["rater_a"], "")
         pair["username_b"] = names.get(pair["rater_b"], "")
-    return {"project": project.pk, **summary}
+    return {"project": project.pk, "preference_set": None, "version": None, **summary}
 
 
 def project_leaderboard(
@@ -119,3 +119,35 @@ def flagged_reviewer_ids(
     for excluding their judgments from a preference set."""
     human = project_judgments(project=project, include_imported=False)
     return flagged_ids(reviewer_table(verdicts_from(human), thresholds), codes=codes)
+
+
+def preference_set_judgments(*, preference_set: PreferenceSet) -> QuerySet[Judgment]:
+    """The judgments behind a frozen version's pairs: for each comparison it kept, those the
+    freeze considered (ids up to its cutoff, less imported labels or flagged reviewers when its
+    rule left them out). Comparisons the rule dropped are not included."""
+    rule = preference_set.rule or {}
+    judgments = Judgment.objects.filter(
+        comparison__project_id=preference_set.project_id,
+        id__lte=preference_set.last_judgment_id or 0,
+        comparison_id__in=PreferencePair.objects.filter(preference_set=preference_set).values(
+            "comparison_id"
+        ),
+    )
+    if not rule.get("include_imported", True):
+        judgments = judgments.filter(imported=False)
+    flagged = (preference_set.counts or {}).get("flagged_reviewers") or []
+    if flagged:
+        judgments = judgments.exclude(reviewer_id__in=flagged)
+    return judgments
+
+
+def preference_set_stats(
+    *, preference_set: PreferenceSet, thresholds: FlagThresholds | None = None
+) -> dict:
+    """Agreement, bias and the reviewer table over the judgments behind one version."""
+    stats = project_stats(
+        project=preference_set.project,
+        thresholds=thresholds,
+        judgments=preference_set_judgments(preference_set=preference_set),
+    )
+    return {**stats, "preference_set": preference_set.pk, "version": preference_set.version}

@@ -172,3 +172,57 @@ def test_leaderboard_can_leave_imported_labels_out(project, reviewer):
     assert (
         project_leaderboard(project=project, resamples=10, include_imported=False)["judgments"] == 0
     )
+
+
+def _freeze(project, **rule):
+    from prefs.services.snapshots import FreezeRule, preference_set_freeze
+
+    return preference_set_freeze(project=project, rule=FreezeRule(**rule))
+
+
+def test_excluding_flagged_reviewers_changes_the_sets_pairs(simulated_project):
+    from prefs.models import PreferencePair
+
+    project, people = simulated_project
+    flagged = {people["lefty"].pk, people["hasty"].pk}
+    everyone = _freeze(project)
+    careful_only = _freeze(project, exclude_flagged=True)
+    assert careful_only.counts["flagged_reviewers"] == sorted(flagged)
+    assert careful_only.counts["judgments_excluded"]["flagged"] == 80
+
+    flagged_judgments = set(
+        Judgment.objects.filter(reviewer_id__in=flagged).values_list("id", flat=True)
+    )
+    kept = PreferencePair.objects.filter(preference_set=careful_only)
+    assert all(not flagged_judgments & set(p.judgment_ids) for p in kept)
+    assert all(p.votes == 3 for p in kept)
+    assert {p.votes for p in PreferencePair.objects.filter(preference_set=everyone)} == {5}
+    # Dropping the left-picker's and the hasty reviewer's votes changes some outcomes.
+    diff = careful_only.diff
+    assert diff["previous"] == everyone.pk
+    assert diff["added"] + diff["removed"] + diff["flipped"] > 0
+
+
+def test_set_statistics_read_exactly_the_judgments_behind_its_pairs(simulated_project):
+    from prefs.models import PreferencePair
+    from prefs.services.stats import preference_set_judgments, preference_set_stats
+
+    project, people = simulated_project
+    frozen = _freeze(project, exclude_flagged=True, min_agreement=1.0)
+    lineage = {
+        judgment_id
+        for pair in PreferencePair.objects.filter(preference_set=frozen)
+        for judgment_id in pair.judgment_ids
+    }
+    assert lineage
+    behind = set(preference_set_judgments(preference_set=frozen).values_list("id", flat=True))
+    assert behind == lineage
+    # A later judgment does not change what the version stands on.
+    late = _comparison(project, 500)
+    _judge(late, people["cara"], choice="A", left_is_a=True)
+    stats = preference_set_stats(preference_set=frozen)
+    assert stats["judgments"] == len(lineage)
+    assert stats["version"] == frozen.version
+    # Only unanimous comparisons were kept, so the careful reviewers agree perfectly there.
+    assert stats["agreement"]["krippendorff_alpha"] == pytest.approx(1.0)
+    assert {row["username"] for row in stats["reviewers"]} == {"cara", "cleo", "cyd"}
