@@ -14,7 +14,8 @@ from rest_framework.views import APIView
 
 from prefs.access import get_project_for_admin
 from prefs.api.permissions import IsAdmin
-from prefs.services.stats import project_leaderboard, project_stats
+from prefs.models import PreferenceSet
+from prefs.services.stats import preference_set_stats, project_leaderboard, project_stats
 from prefs.stats.flags import FlagThresholds
 
 # Bootstrap resamples an admin may ask for: the issue's floor for reported intervals is 1,000;
@@ -99,6 +100,8 @@ class _Day(serializers.Serializer):
 
 class StatsSerializer(serializers.Serializer):
     project = serializers.IntegerField()
+    preference_set = serializers.IntegerField(allow_null=True)
+    version = serializers.IntegerField(allow_null=True)
     judgments = serializers.IntegerField(help_text="Human judgments.")
     imported_labels = serializers.IntegerField()
     comparisons_judged = serializers.IntegerField()
@@ -158,7 +161,14 @@ class LeaderboardQuery(serializers.Serializer):
 
 
 class StatsQuery(serializers.Serializer):
-    """Optional overrides of the reviewer-flag thresholds, by their field names."""
+    """Optional: one preference-set version to describe instead of the whole project, and
+    overrides of the reviewer-flag thresholds, by their field names."""
+
+    preference_set = serializers.IntegerField(
+        required=False,
+        help_text="Id of a frozen version of this project: statistics of the judgments behind "
+        "its pairs.",
+    )
 
     min_median_ms = serializers.IntegerField(min_value=0, required=False)
     min_timed = serializers.IntegerField(min_value=0, required=False)
@@ -179,8 +189,17 @@ class StatsView(APIView):
         project = get_project_for_admin(request.user, project_id)
         query = StatsQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        thresholds = FlagThresholds(**query.validated_data)
-        return Response(project_stats(project=project, thresholds=thresholds))
+        options = dict(query.validated_data)
+        set_id = options.pop("preference_set", None)
+        thresholds = FlagThresholds(**options)
+        if set_id is None:
+            return Response(project_stats(project=project, thresholds=thresholds))
+        preference_set = PreferenceSet.objects.filter(project=project, pk=set_id).first()
+        if preference_set is None:
+            raise serializers.ValidationError(
+                {"preference_set": [f"no preference set {set_id} in this project"]}
+            )
+        return Response(preference_set_stats(preference_set=preference_set, thresholds=thresholds))
 
 
 class LeaderboardView(APIView):

@@ -6,13 +6,15 @@ Doors only: the numbers come from `prefs.services.stats`, the charts from `prefs
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.http import Http404
+from django.shortcuts import get_object_or_404, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from prefs.access import get_project_for_admin
 from prefs.charts import Interval, bar_chart, heat_map, interval_chart
-from prefs.services.stats import project_leaderboard, project_stats
+from prefs.models import PreferenceSet
+from prefs.services.stats import preference_set_stats, project_leaderboard, project_stats
 from prefs.stats.winrate import wilson_interval
 
 # Landis & Koch (1977): the usual words for κ and α bands, lower bound first.
@@ -80,11 +82,25 @@ def _kappa_matrix(stats: dict) -> tuple[list[str], list[list[float | None]], lis
     return [names.get(rid, str(rid)) for rid in in_pairs], values, counts
 
 
+def _chosen_set(request, project) -> PreferenceSet | None:
+    """The version named by ?preference_set=ID, None for the whole project; 404 if unknown."""
+    raw = request.GET.get("preference_set", "")
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise Http404("No such preference set.")
+    return get_object_or_404(PreferenceSet, project=project, pk=int(raw))
+
+
 @require_GET
 @login_required
 def stats_dashboard(request, project_id: int):
     project = get_project_for_admin(request.user, project_id)
-    stats = project_stats(project=project)
+    chosen = _chosen_set(request, project)
+    if chosen is None:
+        stats = project_stats(project=project)
+    else:
+        stats = preference_set_stats(preference_set=chosen)
     charts = {
         "throughput": bar_chart(
             [(day["date"], day["judgments"]) for day in stats["throughput"]],
@@ -122,6 +138,8 @@ def stats_dashboard(request, project_id: int):
         "project": project,
         "stats": stats,
         "tab": "dashboard",
+        "chosen_set": chosen,
+        "versions": PreferenceSet.objects.filter(project=project).order_by("-version"),
         "charts": {name: mark_safe(svg) for name, svg in charts.items()},  # noqa: S308
         "flagged": sum(1 for row in stats["reviewers"] if row["flags"]),
         "fleiss_word": agreement_word(agreement["fleiss_kappa"]),

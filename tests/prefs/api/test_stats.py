@@ -102,7 +102,29 @@ def test_bad_threshold_is_a_400_naming_the_field(project, admin_user):
 
 
 def test_every_flag_threshold_can_be_set_from_the_query():
-    assert set(StatsQuery().fields) == {f.name for f in fields(FlagThresholds)}
+    thresholds = {f.name for f in fields(FlagThresholds)}
+    assert set(StatsQuery().fields) == thresholds | {"preference_set"}
+
+
+def test_stats_of_one_preference_set_version(judged_project, admin_user, other_project):
+    from prefs.services.snapshots import FreezeRule, preference_set_freeze
+
+    project, _, _ = judged_project
+    # The two reviewers agree on comparisons 0, 2, 4, … only; unanimous ones are kept.
+    frozen = preference_set_freeze(project=project, rule=FreezeRule(min_agreement=1.0))
+    url = reverse("api-project-stats", args=[project.pk])
+    body = _client(admin_user).get(url, {"preference_set": frozen.pk}).json()
+    assert (body["preference_set"], body["version"]) == (frozen.pk, 1)
+    assert body["judgments"] == 2 * frozen.pair_count
+    assert frozen.pair_count == 6
+    # Every kept verdict is the same "A": no variation, so α is undefined rather than 1.
+    assert body["agreement"]["krippendorff_alpha"] is None
+    assert body["choices"] == {"A": 12}
+
+    elsewhere = preference_set_freeze(project=other_project)
+    response = _client(admin_user).get(url, {"preference_set": elsewhere.pk})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "preference_set"
 
 
 def test_admin_gets_the_leaderboard_with_intervals_and_matrix(judged_project, admin_user):

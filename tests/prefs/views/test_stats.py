@@ -143,3 +143,18 @@ def test_admins_find_the_stats_pages_from_the_project_list(client, project, admi
     html = client.get(reverse("home")).content.decode()
     assert reverse("prefs-stats-dashboard", args=[project.pk]) in html
     assert reverse("prefs-stats-leaderboard", args=[project.pk]) in html
+
+
+def test_dashboard_describes_one_preference_set_version(client, judged_project, admin_user):
+    from prefs.services.snapshots import FreezeRule, preference_set_freeze
+
+    frozen = preference_set_freeze(project=judged_project, rule=FreezeRule(min_agreement=1.0))
+    client.force_login(admin_user)
+    url = reverse("prefs-stats-dashboard", args=[judged_project.pk])
+    whole = client.get(url)
+    assert f"Behind preference set v{frozen.version}" in whole.content.decode()
+    one = client.get(url, {"preference_set": frozen.pk})
+    assert one.context["stats"]["version"] == frozen.version
+    assert one.context["stats"]["judgments"] < whole.context["stats"]["judgments"]
+    assert client.get(url, {"preference_set": 999999}).status_code == 404
+    assert client.get(url, {"preference_set": "x"}).status_code == 404
