@@ -20,6 +20,11 @@ def messages_hash(messages: list[dict]) -> str:
 
 
 def pair_hash(prompt_hash: str, text_a: str, text_b: str) -> str:
+    return pair_hash_of_hashes(prompt_hash, sha256_text(text_a), sha256_text(text_b))
+
+
+def pair_hash_of_hashes(prompt_hash: str, text_hash_a: str, text_hash_b: str) -> str:
+    """`pair_hash` from text hashes already at hand (bulk imports hash each text once)."""
     # Unordered: (x, y) and (y, x) are the same pair for duplicate detection.
-    first, second = sorted((sha256_text(text_a), sha256_text(text_b)))
+    first, second = sorted((text_hash_a, text_hash_b))
     return sha256_text(f"{prompt_hash}:{first}:{second}")

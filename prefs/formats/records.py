@@ -26,7 +26,8 @@ class RowError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class LineError:
-    line: int
+    # None for a problem with the whole file (not valid gzip, no rows).
+    line: int | None
     field: str
     message: str
 

@@ -1,0 +1,493 @@
+"""Importing a JSONL file (plain or gzipped) into a project: all or nothing.
+
+Two passes over the file. The first checks every line (and what it refers to in the database)
+without writing anything, and reports every bad line: the first 100 with line number, field and
+reason, plus the total. Only a file without errors gets the second pass, which writes in ONE
+transaction with bulk inserts, batch by batch, so memory stays flat.
+
+Duplicates (same prompt and the same two responses in either order, `Comparison.pair_hash`;
+for the prompts and candidates formats, the same prompt or the same text from the same source)
+are counted and skipped, within the file as against the project.
+
+Rows that carry a preference become comparisons with an imported judgment (`imported=True`, no
+reviewer), which freezes count only when the rule includes imported labels. Such comparisons get
+`required_judgments=0`, so reviewers are not asked to redo labels the data already has, unless
+the import is told `queue_labelled=True` (to have humans check imported labels). Rows without a
+preference become comparisons for review, needing `project.overlap` judgments.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import transaction
+
+from prefs.formats.detect import detect
+from prefs.formats.jsonl import IMPORT_FORMATS, read_objects, read_records
+from prefs.formats.records import (
+    CandidateRecord,
+    LineError,
+    PairRecord,
+    PromptRecord,
+    Record,
+)
+from prefs.hashing import messages_hash, pair_hash_of_hashes, sha256_text
+from prefs.models import Candidate, Choice, Comparison, Judgment, Project, Prompt
+
+# Errors listed in a rejection; the count covers all of them.
+MAX_ERRORS_SHOWN = 100
+# Records written per round of bulk inserts.
+BATCH = 2000
+PREVIEW_ROWS = 5
+_CHOICES = {0: Choice.A, 1: Choice.B, "tie": Choice.TIE, "both_bad": Choice.BOTH_BAD}
+
+Progress = Callable[[str, int, int], None]
+
+
+class ImportTooLarge(Exception):
+    def __init__(self, limit: int):
+        super().__init__(
+            f"The file is larger than the import limit of {limit:,} bytes "
+            "(PREFLOOP_IMPORT_MAX_BYTES; a gzipped file counts uncompressed too)."
+        )
+        self.limit = limit
+
+
+class ImportRejected(Exception):
+    """The file has errors; nothing was written."""
+
+    def __init__(self, errors: list[dict], error_count: int, fmt: str):
+        noun = "line has" if error_count == 1 else "lines have"
+        super().__init__(f"Nothing imported: {error_count} {noun} errors.")
+        self.errors = errors
+        self.error_count = error_count
+        self.format = fmt
+
+
+@dataclass
+class ImportCheck:
+    """What the first pass found: the format, the rows, a preview, and any errors."""
+
+    format: str
+    rows: int = 0
+    errors: list[dict] = field(default_factory=list)
+    error_count: int = 0
+    preview: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+
+@dataclass
+class ImportResult:
+    format: str
+    rows: int
+    created: dict
+    duplicates: int
+
+
+class _Limited:
+    """Counts the (uncompressed) bytes read and stops at the limit."""
+
+    def __init__(self, inner, limit: int):
+        self.inner = inner
+        self.limit = limit
+        self.count = 0
+
+    def readline(self, size: int = -1) -> bytes:
+        line = self.inner.readline(size)
+        self.count += len(line)
+        if self.count > self.limit:
+            raise ImportTooLarge(self.limit)
+        return line
+
+
+def _size(stream: BinaryIO) -> int:
+    here = stream.tell()
+    stream.seek(0, 2)
+    size = stream.tell()
+    stream.seek(here)
+    return size
+
+
+def _open(stream: BinaryIO, limit: int) -> _Limited:
+    """The file's lines from the start, gunzipped when it starts with gzip's magic bytes."""
+    stream.seek(0)
+    magic = stream.read(2)
+    stream.seek(0)
+    inner = gzip.GzipFile(fileobj=stream, mode="rb") if magic == b"\x1f\x8b" else stream
+    return _Limited(inner, limit)
+
+
+def _limit(max_bytes: int | None) -> int:
+    return settings.PREFLOOP_IMPORT_MAX_BYTES if max_bytes is None else max_bytes
+
+
+def import_detect(stream: BinaryIO, *, max_bytes: int | None = None) -> str | None:
+    """The format of the file's first JSON object, or None."""
+    try:
+        for _, item in read_objects(_open(stream, _limit(max_bytes))):
+            if isinstance(item, dict):
+                return detect(item)
+    except (OSError, EOFError, zlib.error):
+        return None
+    finally:
+        stream.seek(0)
+    return None
+
+
+def _records(stream: BinaryIO, fmt: str, limit: int, progress: Progress | None, phase: str):
+    total = _size(stream)
+    lines = _open(stream, limit)
+    for count, item in enumerate(read_records(lines, fmt), start=1):
+        if progress is not None and count % 1000 == 0:
+            progress(phase, min(stream.tell(), total), total)
+        yield item
+    if progress is not None:
+        progress(phase, total, total)
+
+
+def _preview(number: int, record: Record) -> dict:
+    if isinstance(record, PairRecord):
+        return {
+            "line": number,
+            "prompt": record.prompt,
+            "responses": [
+                {"text": record.a.text, "source": record.a.source},
+                {"text": record.b.text, "source": record.b.source},
+            ],
+            "preference": record.preference,
+        }
+    if isinstance(record, PromptRecord):
+        return {"line": number, "prompt": record.messages, "id": record.external_id}
+    return {"line": number, "id": record.prompt_external_id, "text": record.text,
+            "source": record.source}
+
+
+class _Errors:
+    """The first errors in line order, and how many there were in all."""
+
+    def __init__(self) -> None:
+        self.shown: list[LineError] = []
+        self.count = 0
+
+    def add(self, error: LineError) -> None:
+        self.count += 1
+        self.shown.append(error)
+        if len(self.shown) > 4 * MAX_ERRORS_SHOWN:
+            self._trim()
+
+    def _trim(self) -> None:
+        self.shown.sort(key=lambda e: (e.line is None, e.line or 0))
+        del self.shown[MAX_ERRORS_SHOWN:]
+
+    def result(self) -> list[dict]:
+        self._trim()
+        return [e.as_dict() for e in self.shown]
+
+
+def import_check(
+    *,
+    project: Project,
+    stream: BinaryIO,
+    fmt: str = "auto",
+    max_bytes: int | None = None,
+    progress: Progress | None = None,
+) -> ImportCheck:
+    """Checks the whole file (first pass) without writing anything."""
+    if fmt not in IMPORT_FORMATS:
+        raise ValueError(f"unknown import format {fmt!r}; one of {', '.join(IMPORT_FORMATS)}")
+    limit = _limit(max_bytes)
+    if _size(stream) > limit:
+        raise ImportTooLarge(limit)
+    resolved = fmt if fmt != "auto" else (import_detect(stream, max_bytes=limit) or "auto")
+    check = ImportCheck(format=resolved)
+    errors = _Errors()
+    # External ids: which prompt (by content hash) each names, and where it first appeared.
+    id_owner: dict[str, tuple[str, int]] = {}
+    candidate_ids: dict[str, list[int]] = {}
+    try:
+        for number, item in _records(stream, resolved, limit, progress, "checking"):
+            if isinstance(item, list):
+                for error in item:
+                    errors.add(error)
+                continue
+            check.rows += 1
+            if len(check.preview) < PREVIEW_ROWS:
+                check.preview.append(_preview(number, item))
+            if isinstance(item, CandidateRecord):
+                lines = candidate_ids.setdefault(item.prompt_external_id, [])
+                if len(lines) < MAX_ERRORS_SHOWN:
+                    lines.append(number)
+                continue
+            external_id = item.external_id
+            if external_id:
+                content = messages_hash(item.prompt if isinstance(item, PairRecord) else item.messages)
+                owner = id_owner.setdefault(external_id, (content, number))
+                if owner[0] != content:
+                    errors.add(LineError(number, "id", f"{external_id!r} names a different prompt on line {owner[1]}"))
+    except (OSError, EOFError, zlib.error) as exc:
+        errors.add(LineError(None, "", f"The file is not valid gzip: {exc}"))
+    finally:
+        stream.seek(0)
+    _check_against_project(project, id_owner, candidate_ids, errors)
+    if check.rows == 0 and errors.count == 0:
+        errors.add(LineError(None, "", "The file holds no rows."))
+    check.errors = errors.result()
+    check.error_count = errors.count
+    return check
+
+
+def _check_against_project(project, id_owner, candidate_ids, errors: _Errors) -> None:
+    for chunk in _chunks(list(id_owner), BATCH):
+        for external_id, content in Prompt.objects.filter(
+            project=project, external_id__in=chunk
+        ).values_list("external_id", "content_hash"):
+            if content != id_owner[external_id][0]:
+                errors.add(
+                    LineError(
+                        id_owner[external_id][1],
+                        "id",
+                        f"{external_id!r} already names a different prompt in this project",
+                    )
+                )
+    for chunk in _chunks(list(candidate_ids), BATCH):
+        known = set(
+            Prompt.objects.filter(project=project, external_id__in=chunk).values_list(
+                "external_id", flat=True
+            )
+        )
+        for external_id in chunk:
+            if external_id not in known:
+                for line in candidate_ids[external_id]:
+                    errors.add(LineError(line, "id", f"no prompt with id {external_id!r} in this project"))
+
+
+def _batched(items, size: int) -> Iterator[list]:
+    # itertools.batched arrives in Python 3.12.
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass
+class _State:
+    project: Project
+    queue_labelled: bool
+    prompt_ids: dict[str, int] = field(default_factory=dict)
+    seen: set = field(default_factory=set)
+    created: dict = field(
+        default_factory=lambda: {"prompts": 0, "candidates": 0, "comparisons": 0, "judgments": 0}
+    )
+    duplicates: int = 0
+    touched_prompts: set = field(default_factory=set)
+    new_candidates: set = field(default_factory=set)
+
+
+def _prompt_ids_for(state: _State, wanted: list[tuple[str, PairRecord | PromptRecord]]) -> None:
+    """Makes sure every (content hash, record) has a prompt id, creating missing prompts."""
+    unknown = {h for h, _ in wanted if h not in state.prompt_ids}
+    if unknown:
+        state.prompt_ids.update(
+            Prompt.objects.filter(project=state.project, content_hash__in=unknown).values_list(
+                "content_hash", "id"
+            )
+        )
+    fresh: dict[str, Prompt] = {}
+    for content, record in wanted:
+        if content in state.prompt_ids or content in fresh:
+            continue
+        messages = record.prompt if isinstance(record, PairRecord) else record.messages
+        fresh[content] = Prompt(
+            project=state.project,
+            messages=messages,
+            split=record.split,
+            tags=record.tags,
+            external_id=record.external_id,
+            content_hash=content,
+        )
+    if fresh:
+        Prompt.objects.bulk_create(fresh.values())
+        state.prompt_ids.update((content, prompt.pk) for content, prompt in fresh.items())
+        state.created["prompts"] += len(fresh)
+
+
+def _write_pairs(state: _State, records: list[PairRecord]) -> None:
+    hashes = [messages_hash(r.prompt) for r in records]
+    _prompt_ids_for(state, list(zip(hashes, records, strict=True)))
+    keyed = []
+    for content, record in zip(hashes, records, strict=True):
+        hash_a, hash_b = sha256_text(record.a.text), sha256_text(record.b.text)
+        keyed.append((pair_hash_of_hashes(content, hash_a, hash_b), hash_a, hash_b, record, content))
+    existing = set(
+        Comparison.objects.filter(
+            project=state.project, pair_hash__in=[k[0] for k in keyed]
+        ).values_list("pair_hash", flat=True)
+    )
+    kept = []
+    for item in keyed:
+        if item[0] in existing or item[0] in state.seen:
+            state.duplicates += 1
+            continue
+        state.seen.add(item[0])
+        kept.append(item)
+    if not kept:
+        return
+    candidates = []
+    for _, hash_a, hash_b, record, content in kept:
+        prompt_id = state.prompt_ids[content]
+        candidates.append(Candidate(prompt_id=prompt_id, text=record.a.text, source=record.a.source, text_hash=hash_a))
+        candidates.append(Candidate(prompt_id=prompt_id, text=record.b.text, source=record.b.source, text_hash=hash_b))
+    Candidate.objects.bulk_create(candidates)
+    comparisons = []
+    for index, (key, _, _, record, content) in enumerate(kept):
+        labelled = record.preference is not None
+        comparisons.append(
+            Comparison(
+                project=state.project,
+                prompt_id=state.prompt_ids[content],
+                candidate_a=candidates[2 * index],
+                candidate_b=candidates[2 * index + 1],
+                origin=Comparison.Origin.IMPORT,
+                required_judgments=0
+                if labelled and not state.queue_labelled
+                else state.project.overlap,
+                pair_hash=key,
+            )
+        )
+    Comparison.objects.bulk_create(comparisons)
+    judgments = [
+        Judgment(
+            comparison=comparison,
+            reviewer=None,
+            imported=True,
+            choice=_CHOICES[record.preference],
+            strength=record.strength or 2,
+        )
+        for comparison, (_, _, _, record, _) in zip(comparisons, kept, strict=True)
+        if record.preference is not None
+    ]
+    Judgment.objects.bulk_create(judgments)
+    state.created["candidates"] += len(candidates)
+    state.created["comparisons"] += len(comparisons)
+    state.created["judgments"] += len(judgments)
+
+
+def _write_prompts(state: _State, records: list[PromptRecord]) -> None:
+    hashes = [messages_hash(r.messages) for r in records]
+    before = state.created["prompts"]
+    unique = {}
+    for content, record in zip(hashes, records, strict=True):
+        unique.setdefault(content, record)
+    _prompt_ids_for(state, list(unique.items()))
+    state.duplicates += len(records) - (state.created["prompts"] - before)
+
+
+def _write_candidates(state: _State, records: list[CandidateRecord]) -> None:
+    ids = dict(
+        Prompt.objects.filter(
+            project=state.project, external_id__in={r.prompt_external_id for r in records}
+        ).values_list("external_id", "id")
+    )
+    keyed = [(ids[r.prompt_external_id], sha256_text(r.text), r) for r in records]
+    existing = set(
+        Candidate.objects.filter(prompt_id__in={k[0] for k in keyed}).values_list(
+            "prompt_id", "text_hash", "source"
+        )
+    )
+    fresh = []
+    for prompt_id, text_hash, record in keyed:
+        key = (prompt_id, text_hash, record.source)
+        if key in existing or key in state.seen:
+            state.duplicates += 1
+            continue
+        state.seen.add(key)
+        fresh.append(Candidate(prompt_id=prompt_id, text=record.text, source=record.source, text_hash=text_hash))
+    Candidate.objects.bulk_create(fresh)
+    state.created["candidates"] += len(fresh)
+    state.touched_prompts.update(c.prompt_id for c in fresh)
+    state.new_candidates.update(c.pk for c in fresh)
+
+
+def _pair_new_candidates(state: _State) -> None:
+    """Each new candidate against every candidate of another source for the same prompt."""
+    for chunk in _chunks(sorted(state.touched_prompts), BATCH // 4):
+        rows = Candidate.objects.filter(prompt_id__in=chunk).order_by("prompt_id", "id")
+        prompt_hashes = dict(Prompt.objects.filter(pk__in=chunk).values_list("id", "content_hash"))
+        comparisons = []
+        for prompt_id, group in itertools.groupby(
+            rows.values_list("prompt_id", "id", "source", "text_hash"), key=lambda r: r[0]
+        ):
+            group = list(group)
+            for first, second in itertools.combinations(group, 2):
+                if first[1] not in state.new_candidates and second[1] not in state.new_candidates:
+                    continue
+                if first[2] == second[2] or first[3] == second[3]:
+                    continue
+                key = pair_hash_of_hashes(prompt_hashes[prompt_id], first[3], second[3])
+                comparisons.append(
+                    Comparison(
+                        project=state.project,
+                        prompt_id=prompt_id,
+                        candidate_a_id=first[1],
+                        candidate_b_id=second[1],
+                        origin=Comparison.Origin.IMPORT,
+                        required_judgments=state.project.overlap,
+                        pair_hash=key,
+                    )
+                )
+        existing = set(
+            Comparison.objects.filter(
+                project=state.project, pair_hash__in=[c.pair_hash for c in comparisons]
+            ).values_list("pair_hash", flat=True)
+        )
+        comparisons = [c for c in comparisons if c.pair_hash not in existing]
+        Comparison.objects.bulk_create(comparisons)
+        state.created["comparisons"] += len(comparisons)
+
+
+def import_run(
+    *,
+    project: Project,
+    stream: BinaryIO,
+    fmt: str = "auto",
+    max_bytes: int | None = None,
+    queue_labelled: bool = False,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Checks the whole file, then writes it in one transaction; raises ImportRejected (and
+    writes nothing) when any line is bad, ImportTooLarge past the size limit."""
+    check = import_check(project=project, stream=stream, fmt=fmt, max_bytes=max_bytes, progress=progress)
+    if not check.ok:
+        raise ImportRejected(check.errors, check.error_count, check.format)
+    limit = _limit(max_bytes)
+    state = _State(project=project, queue_labelled=queue_labelled)
+    writers = {PairRecord: _write_pairs, PromptRecord: _write_prompts, CandidateRecord: _write_candidates}
+    try:
+        with transaction.atomic():
+            records = (item for _, item in _records(stream, check.format, limit, progress, "writing"))
+            for batch in _batched(records, BATCH):
+                by_kind: dict[type, list] = {}
+                for record in batch:
+                    by_kind.setdefault(type(record), []).append(record)
+                for kind, items in by_kind.items():
+                    writers[kind](state, items)
+            if state.touched_prompts:
+                _pair_new_candidates(state)
+    finally:
+        stream.seek(0)
+    return ImportResult(
+        format=check.format, rows=check.rows, created=state.created, duplicates=state.duplicates
+    )
