@@ -160,13 +160,20 @@ def majority_agreement(ratings: Iterable[Rating]) -> dict[Hashable, dict]:
         raters.update(labels)
         if len(labels) < 2:
             continue
+        # Count the unit's labels once; each rater's "others" are these less their own one.
+        everyone = Counter(labels.values())
         for rater, label in labels.items():
-            others = Counter(lab for r, lab in labels.items() if r != rater)
-            top = others.most_common(2)
-            if len(top) == 2 and top[0][1] == top[1][1]:
+            best, best_count, unique = None, 0, False
+            for other_label, count in everyone.items():
+                count -= other_label == label
+                if count > best_count:
+                    best, best_count, unique = other_label, count, True
+                elif count == best_count:
+                    unique = False
+            if not unique:
                 continue
             counted[rater] += 1
-            agreed[rater] += label == top[0][0]
+            agreed[rater] += label == best
     return {
         rater: {
             "agreement": agreed[rater] / counted[rater] if counted[rater] else None,

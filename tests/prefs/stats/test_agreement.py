@@ -170,3 +170,28 @@ def test_majority_agreement_counts_units_where_the_others_have_a_clear_majority(
     # ann on unit 1: others are bob (B) and cat (A), a split, so it does not count.
     assert result["ann"] == {"agreement": 1.0, "n": 1}
     assert result["bob"] == {"agreement": 1.0, "n": 1}
+
+
+def test_majority_agreement_matches_a_direct_count_on_random_data():
+    from collections import Counter
+
+    rng = np.random.default_rng(12)
+    ratings = [
+        (unit, rater, str(rng.choice(["A", "B", "tie"], p=[0.45, 0.45, 0.1])))
+        for unit in range(200)
+        for rater in rng.choice(8, size=int(rng.integers(1, 6)), replace=False)
+    ]
+    units: dict = {}
+    for unit, rater, label in ratings:
+        units.setdefault(unit, {})[rater] = label
+    expected: dict = {}
+    for labels in units.values():
+        for rater, label in labels.items():
+            others = Counter(v for r, v in labels.items() if r != rater).most_common()
+            if not others or (len(others) > 1 and others[0][1] == others[1][1]):
+                continue
+            hits, n = expected.get(rater, (0, 0))
+            expected[rater] = (hits + (label == others[0][0]), n + 1)
+    result = majority_agreement(ratings)
+    for rater, (hits, n) in expected.items():
+        assert result[rater] == {"agreement": pytest.approx(hits / n), "n": n}
