@@ -2,7 +2,9 @@
 
 Target: under 5 s on the 2-core development machine. Simulates judgments with known strengths
 (10% ties), then times the whole path a leaderboard takes: aggregate the outcomes, fit, and
-bootstrap. Last stdout line: JSON with `seconds` and the details.
+bootstrap. For scale it also times the dashboard's numbers (agreement, bias, reviewer table)
+over the same number of verdicts from 50 reviewers, three per comparison. Last stdout line:
+JSON with `seconds` (the Bradley–Terry figure) and the details.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import numpy as np
 from scipy.special import expit
 
 from prefs.stats.ranking import bradley_terry, pair_counts, win_rate_matrix
+from prefs.stats.records import Verdict
+from prefs.stats.summary import project_summary
 
 JUDGMENTS = 100_000
 SOURCES = 20
@@ -21,6 +25,7 @@ RESAMPLES = 1_000
 SEED = 0
 TIE_SHARE = 0.1
 TARGET_S = 5.0
+REVIEWERS = 50
 
 
 def simulate(rng: np.random.Generator) -> tuple[list[tuple[str, str, float]], np.ndarray]:
@@ -36,6 +41,30 @@ def simulate(rng: np.random.Generator) -> tuple[list[tuple[str, str, float]], np
     return outcomes, truth
 
 
+def simulate_verdicts(rng: np.random.Generator) -> list[Verdict]:
+    """Three reviewers per comparison, 80% following the truth, random sides and lengths."""
+    verdicts: list[Verdict] = []
+    comparison = 0
+    while len(verdicts) < JUDGMENTS:
+        truth = "A" if rng.random() < 0.5 else "B"
+        for reviewer in rng.choice(REVIEWERS, size=3, replace=False):
+            other = "B" if truth == "A" else "A"
+            verdicts.append(
+                Verdict(
+                    comparison_id=comparison,
+                    reviewer_id=int(reviewer),
+                    choice=truth if rng.random() < 0.8 else other,
+                    left_is_a=bool(rng.random() < 0.5),
+                    ms_on_task=int(rng.integers(2_000, 60_000)),
+                    len_a=int(rng.integers(20, 2_000)),
+                    len_b=int(rng.integers(20, 2_000)),
+                    gold_choice=truth if comparison % 20 == 0 else "",
+                )
+            )
+        comparison += 1
+    return verdicts
+
+
 def main() -> None:
     rng = np.random.default_rng(SEED)
     outcomes, truth = simulate(rng)
@@ -47,6 +76,11 @@ def main() -> None:
     win_rate_matrix(counts)
     seconds = time.perf_counter() - start
 
+    verdicts = simulate_verdicts(rng)
+    summary_start = time.perf_counter()
+    project_summary(verdicts)
+    summary_seconds = time.perf_counter() - summary_start
+
     # Ties pull fitted log-strengths towards zero, so compare orders, not values.
     fitted = {row["source"]: row["score"] for row in rows}
     order = [fitted[f"source-{k:02d}"] for k in range(SOURCES)]
@@ -54,6 +88,9 @@ def main() -> None:
     width = float(np.mean([row["high"] - row["low"] for row in rows]))
     print(f"aggregate {JUDGMENTS:,} judgments: {aggregated - start:.3f} s")
     print(f"Bradley-Terry + {RESAMPLES:,} bootstrap resamples, {SOURCES} sources: {seconds:.3f} s")
+    print(
+        f"dashboard numbers over {len(verdicts):,} verdicts, {REVIEWERS} reviewers: {summary_seconds:.3f} s"
+    )
     print(
         f"rank correlation with the true strengths {rank_correlation:.3f}; mean 95% width {width:.3f} nats"
     )
@@ -69,6 +106,7 @@ def main() -> None:
                 "within_target": seconds < TARGET_S,
                 "rank_correlation": round(rank_correlation, 4),
                 "mean_interval_width_nats": round(width, 4),
+                "summary_seconds": round(summary_seconds, 3),
             }
         )
     )
