@@ -29,4 +29,5 @@ urlpatterns = [
         stats.stats_leaderboard,
         name="prefs-stats-leaderboard",
     ),
+    path("projects/<int:project_id>/stats/gold/", stats.stats_gold, name="prefs-stats-gold"),
 ]

@@ -1,19 +1,22 @@
-"""Admin pages about quality and rankings: dashboard, reviewer table, leaderboard.
+"""Admin pages about quality and rankings: dashboard, reviewer table, leaderboard, gold.
 
 Doors only: the numbers come from `prefs.services.stats`, the charts from `prefs.charts`.
 """
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from prefs.access import get_project_for_admin
 from prefs.charts import Interval, bar_chart, heat_map, interval_chart
-from prefs.models import PreferenceSet
+from prefs.models import Choice, PreferenceSet
+from prefs.services.gold import GoldError, comparison_set_gold, gold_comparisons
 from prefs.services.stats import preference_set_stats, project_leaderboard, project_stats
 from prefs.stats.winrate import wilson_interval
 
@@ -250,3 +253,48 @@ def stats_leaderboard(request, project_id: int):
         "charts": {name: mark_safe(svg) for name, svg in charts.items()},  # noqa: S308
     }
     return render(request, "prefs/stats/leaderboard.html", context)
+
+
+# Comparisons per page on the gold page.
+GOLD_PAGE_SIZE = 25
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def stats_gold(request, project_id: int):
+    """Gold comparisons with how reviewers did on each; admins mark or clear the answer."""
+    project = get_project_for_admin(request.user, project_id)
+    if request.method == "POST":
+        raw_id = request.POST.get("comparison", "")
+        choice = request.POST.get("gold_choice", "")
+        try:
+            if not raw_id.isdigit():
+                raise GoldError("choose a comparison")
+            comparison = comparison_set_gold(
+                project=project, comparison_id=int(raw_id), choice=choice
+            )
+        except GoldError as exc:
+            messages.error(request, f"Nothing changed: {exc}.")
+        else:
+            if comparison.gold_choice:
+                messages.success(
+                    request,
+                    f"Comparison {comparison.pk} is gold now; the right answer is "
+                    f"{comparison.get_gold_choice_display()}.",
+                )
+            else:
+                messages.success(request, f"Comparison {comparison.pk} is no longer gold.")
+        return redirect(request.get_full_path())
+    show_all = request.GET.get("show") == "all"
+    page = Paginator(
+        gold_comparisons(project=project, only_gold=not show_all), GOLD_PAGE_SIZE
+    ).get_page(request.GET.get("page"))
+    context = {
+        "project": project,
+        "tab": "gold",
+        "page": page,
+        "show_all": show_all,
+        "choices": Choice.choices,
+        "gold_total": gold_comparisons(project=project).count(),
+    }
+    return render(request, "prefs/stats/gold.html", context)

@@ -158,3 +158,49 @@ def test_dashboard_describes_one_preference_set_version(client, judged_project, 
     assert one.context["stats"]["judgments"] < whole.context["stats"]["judgments"]
     assert client.get(url, {"preference_set": 999999}).status_code == 404
     assert client.get(url, {"preference_set": "x"}).status_code == 404
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_gold_page_is_for_admins_only(client, project, reviewer, outsider, method):
+    url = reverse("prefs-stats-gold", args=[project.pk])
+    response = getattr(client, method)(url)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    for person in (reviewer, outsider):
+        client.force_login(person)
+        assert getattr(client, method)(url).status_code == 404
+
+
+def test_admin_marks_a_comparison_gold_and_sees_how_reviewers_did(
+    client, judged_project, admin_user
+):
+    comparison = judged_project.comparisons.order_by("id")[1]
+    client.force_login(admin_user)
+    url = reverse("prefs-stats-gold", args=[judged_project.pk])
+    listing = client.get(url, {"show": "all"}).content.decode()
+    assert comparison.candidate_a.text in listing
+
+    response = client.post(
+        f"{url}?show=all", {"comparison": comparison.pk, "gold_choice": "B"}, follow=True
+    )
+    assert response.redirect_chain[-1][0] == f"{url}?show=all"
+    assert f"Comparison {comparison.pk} is gold now" in response.content.decode()
+    comparison.refresh_from_db()
+    assert comparison.gold_choice == "B"
+
+    # rev0 picked the left side (B on this odd comparison); the other two said A.
+    gold_page = client.get(url)
+    (row,) = gold_page.context["page"].object_list
+    assert (row.right_judgments, row.human_judgments) == (1, 3)
+    stats = client.get(reverse("prefs-stats-reviewers", args=[judged_project.pk])).context
+    gold = {r["username"]: r["gold"] for r in stats["stats"]["reviewers"]}
+    assert gold["rev0"]["accuracy"] == 1.0 and gold["rev1"]["accuracy"] == 0.0
+
+
+def test_a_bad_gold_choice_is_reported_and_changes_nothing(client, judged_project, admin_user):
+    comparison = judged_project.comparisons.first()
+    client.force_login(admin_user)
+    url = reverse("prefs-stats-gold", args=[judged_project.pk])
+    response = client.post(url, {"comparison": comparison.pk, "gold_choice": "left"}, follow=True)
+    assert "Nothing changed: gold choice must be one of" in response.content.decode()
+    comparison.refresh_from_db()
+    assert comparison.gold_choice == ""
