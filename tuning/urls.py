@@ -1,3 +1,18 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from tuning.views import adapters, evaluations, jobs
+
+urlpatterns = [
+    path("jobs/", jobs.job_list, name="tuning-jobs"),
+    path("jobs/new/<str:kind>/", jobs.job_new, name="tuning-job-new"),
+    path("jobs/<int:job_id>/", jobs.job_page, name="tuning-job"),
+    path("jobs/<int:job_id>/live/", jobs.job_live, name="tuning-job-live"),
+    path("jobs/<int:job_id>/cancel/", jobs.job_cancel_view, name="tuning-job-cancel"),
+    path("adapters/", adapters.adapter_registry, name="tuning-adapters"),
+    path("adapters/<int:adapter_id>/", adapters.adapter_page, name="tuning-adapter"),
+    path("adapters/<int:adapter_id>/download/", adapters.adapter_download, name="tuning-adapter-download"),
+    path("adapters/<int:adapter_id>/promote/", adapters.adapter_promote_view, name="tuning-adapter-promote"),
+    path("projects/<int:project_id>/rollback/", adapters.project_rollback_view, name="tuning-project-rollback"),
+    path("evaluations/<int:evaluation_id>/", evaluations.evaluation_page, name="tuning-evaluation"),
+    path("evaluations/<int:evaluation_id>/live/", evaluations.evaluation_live, name="tuning-evaluation-live"),
+]

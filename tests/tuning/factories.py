@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from prefs.models import Judgment, Prompt
 from prefs.services.comparisons import CandidateSpec, comparison_create, prompt_get_or_create
-from tests.tuning.engine.conftest import preference_rows
 from tuning.models import BaseModel
 
 
@@ -12,19 +11,24 @@ def tiny_base_model(path: str, name: str = "tiny-llama") -> BaseModel:
     return BaseModel.objects.get_or_create(name=name, defaults={"source": path})[0]
 
 
-def judged_pairs(project, n: int = 12, *, seed: int = 0) -> None:
+QUESTIONS = ("What time is it?", "Can you help me cook rice?", "Where is Paris?", "Write a haiku about the sea.")
+POLITE = ("Of course! Happy to help.", "Thank you for asking. Here is a short answer.", "Sure! I would be glad to help.")
+RUDE = ("Go away.", "That is a stupid question. Figure it out yourself.", "No.")
+
+
+def judged_pairs(project, n: int = 12) -> None:
     """`n` comparisons (polite vs rude answer) with an imported verdict each: A (polite) wins."""
-    for index, row in enumerate(preference_rows(n, seed=seed)):
+    for index in range(n):
         prompt = prompt_get_or_create(
             project=project,
-            messages=row["prompt"],
-            external_id=f"train-{seed}-{index}",
+            messages=[{"role": "user", "content": f"{QUESTIONS[index % len(QUESTIONS)]} ({index})"}],
+            external_id=f"train-{index}",
         )
         comparison = comparison_create(
             project=project,
             prompt=prompt,
-            a=CandidateSpec(row["chosen"][0]["content"] + f" ({index})", source="polite"),
-            b=CandidateSpec(row["rejected"][0]["content"] + f" ({index})", source="rude"),
+            a=CandidateSpec(POLITE[index % len(POLITE)], source="polite"),
+            b=CandidateSpec(RUDE[index % len(RUDE)], source="rude"),
         )
         Judgment.objects.create(comparison=comparison, imported=True, choice="A")
 

@@ -51,3 +51,31 @@ def test_a_second_delivery_of_the_same_job_does_nothing(tuning_project, admin_us
     assert job_run(job_id=job.pk, worker="test") == Job.State.SUCCEEDED
     assert job_run(job_id=job.pk, worker="test") == "skipped"
     assert Adapter.objects.filter(job=job).count() == 1
+
+
+def test_a_successful_dpo_job_starts_an_evaluation_whose_pairs_reach_reviewers(tuning_project, admin_user, reviewer):
+    from prefs.services.assignment import comparison_next_for
+    from tuning.models import Evaluation, EvaluationPair
+
+    # A large learning rate moves the tiny model enough that before and after answer differently.
+    job = _dpo(tuning_project, admin_user, evaluate=True, eval_max_new_tokens=8, learning_rate=0.05)
+    assert job_run(job_id=job.pk, worker="test") == Job.State.SUCCEEDED
+    job.refresh_from_db()
+    evaluate = Job.objects.get(source_job=job, kind=Job.Kind.EVALUATE)
+    assert evaluate.state == Job.State.QUEUED
+    evaluation = Evaluation.objects.get(job=evaluate)
+    assert evaluation.after_adapter == job.output_adapter and evaluation.before_adapter is None
+    assert job_run(job_id=evaluate.pk, worker="test") == Job.State.SUCCEEDED
+    evaluation.refresh_from_db()
+    assert evaluation.metrics["prompts"] == 3
+    assert "mean_kl" in evaluation.metrics["drift"]
+    pairs = EvaluationPair.objects.filter(evaluation=evaluation)
+    assert pairs.count() == 3
+    # The reviewer's queue holds the training comparisons too; evaluation ones are among them.
+    seen = set()
+    while (assignment := comparison_next_for(reviewer=reviewer, project=tuning_project)) is not None:
+        seen.add(assignment.comparison_id)
+        from prefs.services.judging import Verdict, judgment_record
+
+        judgment_record(reviewer=reviewer, assignment_id=assignment.pk, verdict=Verdict(choice="left"))
+    assert set(pairs.values_list("comparison_id", flat=True)) <= seen

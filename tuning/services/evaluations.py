@@ -27,6 +27,9 @@ from tuning.services.sampling import model_label
 
 # How much of the job's progress bar each stage takes.
 STAGES = {"answers": (0.0, 0.6), "baselines": (0.6, 0.75), "accuracy": (0.75, 0.85), "drift": (0.85, 1.0)}
+# Before, after and baselines are sampled alike (the engine's before/after defaults), seeded.
+TEMPERATURE = 0.7
+TOP_P = 0.95
 
 
 def _store_pairs(evaluation: Evaluation, arm: str, prompts, after_texts, other_texts, *, job: Job, other_label: str, other_adapter_id, sampling: dict) -> dict:
@@ -86,7 +89,12 @@ def run_evaluation(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome
     prompts = list(
         Prompt.objects.filter(project=job.project, split=Prompt.Split.HELDOUT).order_by("id")[: params["eval_max_prompts"]]
     )
-    sampling = {"max_new_tokens": params["eval_max_new_tokens"], "seed": params["seed"]}
+    sampling = {
+        "max_new_tokens": params["eval_max_new_tokens"],
+        "seed": params["seed"],
+        "temperature": TEMPERATURE,
+        "top_p": TOP_P,
+    }
     metrics: dict = {"prompts": len(prompts), "arms": {}}
 
     if prompts:
@@ -98,8 +106,12 @@ def run_evaluation(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome
             prompts=[p.messages for p in prompts],
             seed=params["seed"],
             max_new_tokens=params["eval_max_new_tokens"],
+            temperature=TEMPERATURE,
+            top_p=TOP_P,
             cache_dir=cache,
-            progress=reporter.callback_for(*STAGES["answers"]),
+            progress=reporter.callback_for(
+                *STAGES["answers"], {"generate-before": (0.0, 0.5), "generate-after": (0.5, 1.0)}
+            ),
         )
         after_texts = _texts(answers, "after")
         metrics["arms"]["before"] = _store_pairs(
@@ -124,7 +136,8 @@ def run_evaluation(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome
                 adapter=adapter_dir,
                 prompts=[p.messages for p in prompts],
                 n=1,
-                temperature=0.0,
+                temperature=TEMPERATURE,
+                top_p=TOP_P,
                 max_new_tokens=params["eval_max_new_tokens"],
                 seed=params["seed"],
                 system_prompt=system_prompt,
@@ -154,7 +167,7 @@ def run_evaluation(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome
             cache_dir=cache,
             progress=reporter.callback_for(*STAGES["accuracy"]),
         )
-        metrics["heldout_prompts_preference"] = accuracy
+        metrics["heldout_prompts_preference"] = {k: v for k, v in accuracy.items() if k != "margins"}
     if evaluation.source_job_id:
         trained = (evaluation.source_job.result or {}).get("metrics", {})
         split = {k: trained[k] for k in ("eval_rewards/accuracies", "eval_rewards/margins", "eval_loss") if k in trained}
@@ -175,11 +188,18 @@ def run_evaluation(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome
         adapter=after_dir,
         parent_adapter=before_dir,
         cache_dir=cache,
-        progress=reporter.callback_for(*STAGES["drift"]),
+        progress=reporter.callback_for(*STAGES["drift"], {"generate": (0.0, 0.5), "eval": (0.5, 1.0)}),
     )
     threshold = params["drift_threshold"]
-    value = drift.get("mean_kl", drift.get("kl"))
-    metrics["drift"] = {**drift, "threshold": threshold, "warning": value is not None and value > threshold}
+    value = drift["mean_kl"]
+    metrics["drift"] = {
+        "mean_kl": value,
+        "max_prompt_kl": drift.get("max_prompt_kl"),
+        "n_prompts": drift.get("n_prompts"),
+        "n_tokens": drift.get("n_tokens"),
+        "threshold": threshold,
+        "warning": value > threshold,
+    }
 
     def save_metrics(_adapter) -> None:
         Evaluation.objects.filter(pk=evaluation.pk).update(metrics=metrics)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from django.conf import settings
@@ -120,6 +121,10 @@ def run_generate(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome:
     )
 
 
+# Progress bar shares of rejection sampling's phases (sampling, scoring, then SFT in mode sft).
+REJECTION_PHASES = {"generate": (0.0, 0.4), "score": (0.4, 0.55), "prepare": (0.55, 0.6), "train": (0.6, 1.0)}
+
+
 def run_rejection_sampling(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome:
     from tuning.engine.rejection import rejection_sample
 
@@ -139,8 +144,6 @@ def run_rejection_sampling(*, job: Job, reporter: JobReporter, workdir: Path) ->
     mode = params["mode"]
     output = workdir / f"output-{job.attempts}" if mode == "sft" else None
     if output is not None and output.exists():
-        import shutil
-
         shutil.rmtree(output, ignore_errors=True)
     config = {
         "n": params["n"],
@@ -151,7 +154,7 @@ def run_rejection_sampling(*, job: Job, reporter: JobReporter, workdir: Path) ->
         "seed": params["seed"],
         "learning_rate": params["learning_rate"],
         "epochs": params["epochs"],
-        "batch_size": params["batch_size"],
+        "sft_batch_size": params["batch_size"],
         "max_length": params["max_length"],
         "lora": {"r": params["lora_r"]},
     }
@@ -164,47 +167,39 @@ def run_rejection_sampling(*, job: Job, reporter: JobReporter, workdir: Path) ->
         config=config,
         output_dir=output,
         cache_dir=settings.PREFLOOP_MODEL_CACHE,
-        progress=reporter.callback_for(0.0, 1.0),
+        progress=reporter.callback_for(0.0, 1.0, REJECTION_PHASES),
     )
     summary = {
-        "prompts": len(prompts),
-        "samples": result.get("samples") if isinstance(result.get("samples"), int) else len(result.get("samples") or []),
-        "kept": result.get("kept") if isinstance(result.get("kept"), int) else len(result.get("kept") or []),
-        "reward_stats": result.get("reward_stats", {}),
         "mode": mode,
+        "prompts": len(prompts),
+        "samples": sum(len(group) for group in result.get("samples", [])),
+        "kept": len(result.get("kept", [])),
+        "reward_stats": result.get("reward_stats", {}),
+        "metrics": result.get("metrics", {}),
     }
     if mode == "sft":
         return Outcome(result=summary, adapter_dir=Path(result["output_dir"]))
 
     pairs = result.get("pairs") or []
     label = model_label(job.input_adapter, job.base_model.name)
-    by_messages = {id(p.messages): p for p in prompts}
-    prompt_for = {i: prompts[i] for i in range(len(prompts))}
+    summary["comparisons"] = len(pairs)
 
     def create_comparisons(_adapter) -> None:
-        for index, pair in enumerate(pairs):
-            prompt = prompt_for.get(pair.get("prompt_index", index)) if "prompt_index" in pair else None
-            if prompt is None:
-                prompt = next((p for p in prompts if p.messages == pair["prompt"]), None)
-            if prompt is None or pair["chosen"] == pair["rejected"]:
-                continue
-            text = lambda side: side if isinstance(side, str) else side[-1]["content"]  # noqa: E731
+        # Best vs worst answer per prompt, for reviewers to confirm: the reward's opinion is
+        # kept in the candidates' provenance, never shown.
+        for pair in pairs:
             comparison_create(
                 project=job.project,
-                prompt=prompt,
+                prompt=prompts[pair["prompt_index"]],
                 a=CandidateSpec(
-                    text(pair["chosen"]), source=label,
-                    adapter_id=job.input_adapter_id,
-                    sampling={"job": job.pk, "reward": pair.get("chosen_reward")},
+                    pair["chosen_text"], source=label, adapter_id=job.input_adapter_id,
+                    sampling={"job": job.pk, "reward": pair["chosen_reward"]},
                 ),
                 b=CandidateSpec(
-                    text(pair["rejected"]), source=label,
-                    adapter_id=job.input_adapter_id,
-                    sampling={"job": job.pk, "reward": pair.get("rejected_reward")},
+                    pair["rejected_text"], source=label, adapter_id=job.input_adapter_id,
+                    sampling={"job": job.pk, "reward": pair["rejected_reward"]},
                 ),
                 origin=Comparison.Origin.SAMPLING,
             )
 
-    del by_messages
-    summary["comparisons"] = len(pairs)
     return Outcome(result=summary, on_success=create_comparisons)

@@ -1,0 +1,1 @@
+"""HTML views of the tuning app (admin pages), one module per page family."""
