@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from prefs.models import Assignment, Judgment, Project
+from prefs.models import Assignment, Comparison, Judgment, Project
 from prefs.services.assignment import available_comparisons
 
 
@@ -14,9 +14,19 @@ def reviewer_progress(*, reviewer, project: Project, now: datetime | None = None
     """What this reviewer has done in the project and how much is still there for them."""
     now = now or timezone.now()
     done = Judgment.objects.filter(comparison__project=project, reviewer=reviewer).count()
-    # The reviewer's own hold does not fill a slot for them, so a comparison they hold is
-    # counted here too.
-    remaining = available_comparisons(reviewer=reviewer, project=project, now=now).count()
+    remaining = available_comparisons(reviewer=reviewer, project=project).count()
+    # A comparison this reviewer holds may have no open slot left (their hold took it) but
+    # still waits for them.
+    remaining += (
+        Assignment.objects.filter(
+            reviewer=reviewer,
+            comparison__project=project,
+            comparison__open_slots__lte=0,
+            comparison__gold_choice="",
+            state=Assignment.State.OPEN,
+            expires_at__gt=now,
+        ).count()
+    )
     total = done + remaining
     return {
         "done": done,
@@ -27,7 +37,9 @@ def reviewer_progress(*, reviewer, project: Project, now: datetime | None = None
 
 def assignment_view(assignment: Assignment) -> dict:
     """What a reviewer may see of an assignment: texts by side, nothing about their origin."""
-    comparison = assignment.comparison
+    comparison = Comparison.objects.select_related(
+        "prompt", "candidate_a", "candidate_b", "project"
+    ).get(pk=assignment.comparison_id)
     a, b = comparison.candidate_a, comparison.candidate_b
     left, right = (a, b) if assignment.left_is_a else (b, a)
     return {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
 
 
 class Project(models.Model):
@@ -108,9 +109,15 @@ class Comparison(models.Model):
     candidate_b = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")
     origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.IMPORT)
     required_judgments = models.PositiveSmallIntegerField(default=1)
-    # Kept in step with the Judgment rows (human ones) under the comparison's row lock, so the
-    # queue can order by it without counting.
+    # Kept in step with the human Judgment rows and the open holds, under the comparison's row
+    # lock, so the review queue reads one indexed row instead of counting per request.
     judgment_count = models.PositiveSmallIntegerField(default=0)
+    open_holds = models.PositiveSmallIntegerField(default=0)
+    open_slots = models.GeneratedField(
+        expression=F("required_judgments") - F("judgment_count") - F("open_holds"),
+        output_field=models.IntegerField(),
+        db_persist=True,
+    )
     gold_choice = models.CharField(max_length=8, choices=Choice.choices, blank=True, default="")
     # SHA-256 over the prompt and the unordered pair of texts: the import's duplicate key.
     pair_hash = models.CharField(max_length=64)
@@ -119,8 +126,11 @@ class Comparison(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [
+            # The review queue: open comparisons in the order they are handed out.
             models.Index(
-                fields=["project", "judgment_count", "created_at", "id"], name="comparison_queue"
+                fields=["project", "judgment_count", "created_at", "id"],
+                condition=models.Q(open_slots__gt=0, gold_choice=""),
+                name="comparison_queue_open",
             ),
             models.Index(fields=["project", "pair_hash"], name="comparison_pair"),
         ]
@@ -137,6 +147,7 @@ class Assignment(models.Model):
         JUDGED = "judged"
         SKIPPED = "skipped"
         RELEASED = "released"
+        EXPIRED = "expired"
 
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
     reviewer = models.ForeignKey(

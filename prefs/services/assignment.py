@@ -7,28 +7,34 @@ Invariants, on PostgreSQL and on SQLite:
   never one they judged or skipped, and holds at most one comparison at a time;
 - the side each candidate is shown on is drawn at random per assignment and stored.
 
-Concurrency: whoever adds a hold or a judgment to a comparison first locks the comparison's row
-(SELECT ... FOR UPDATE on PostgreSQL; SQLite runs IMMEDIATE transactions, one writer at a time).
-The capacity check is repeated after the lock, because the first read may have been taken before
-a competing transaction committed its hold.
+How: each comparison row carries `judgment_count` and `open_holds`, and the database derives
+`open_slots` from them; a partial index lists the open ones in hand-out order, so finding the
+next comparison reads a few index entries instead of counting holds per request. Whoever
+changes the counters first locks the comparison's row (SELECT ... FOR UPDATE on PostgreSQL;
+SQLite runs IMMEDIATE transactions, one writer at a time) and decides on the row as locked,
+which is the committed truth. Expired holds keep their slot until they are released: by the
+next request that finds nothing open, by the periodic sweep below, or by their own reviewer.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from prefs.models import Assignment, Comparison, Project
 
 # Candidates examined per attempt: a few more than competing reviewers usually lock at once.
 _BATCH = 8
+# Seconds between sweeps of expired holds done on the way through comparison_next_for.
+_SWEEP_EVERY_S = 30.0
 _rng = random.SystemRandom()
+_last_sweep = 0.0
 
 
 class AssignmentError(Exception):
@@ -42,33 +48,19 @@ class AssignmentError(Exception):
             self.status = status
 
 
-def _active_holds(now: datetime, *, excluding_reviewer) -> Subquery:
-    holds = (
-        Assignment.objects.filter(
-            comparison=OuterRef("pk"), state=Assignment.State.OPEN, expires_at__gt=now
-        )
-        .exclude(reviewer=excluding_reviewer)
-        .order_by()
-        .values("comparison")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(holds, output_field=IntegerField()), 0)
-
-
-def available_comparisons(*, reviewer, project: Project, now: datetime) -> QuerySet[Comparison]:
-    """Comparisons this reviewer could be given now, in the order they would be given."""
-    finished_by_reviewer = Assignment.objects.filter(
+def _finished_by(reviewer):
+    return Assignment.objects.filter(
         comparison=OuterRef("pk"),
         reviewer=reviewer,
         state__in=[Assignment.State.JUDGED, Assignment.State.SKIPPED],
     )
+
+
+def available_comparisons(*, reviewer, project: Project) -> QuerySet[Comparison]:
+    """Open comparisons this reviewer could be given, in the order they would be given."""
     return (
-        Comparison.objects.filter(project=project, judgment_count__lt=F("required_judgments"))
-        .filter(gold_choice="")
-        .exclude(Exists(finished_by_reviewer))
-        .annotate(holds=_active_holds(now, excluding_reviewer=reviewer))
-        .filter(judgment_count__lt=F("required_judgments") - F("holds"))
+        Comparison.objects.filter(project=project, gold_choice="", open_slots__gt=0)
+        .exclude(Exists(_finished_by(reviewer)))
         .order_by("judgment_count", "created_at", "id")
     )
 
@@ -76,84 +68,81 @@ def available_comparisons(*, reviewer, project: Project, now: datetime) -> Query
 def _gold_comparisons(*, reviewer, project: Project) -> QuerySet[Comparison]:
     # Gold items are shown to every reviewer once, outside the k quota: their purpose is to
     # measure each reviewer against the known answer.
-    seen = Assignment.objects.filter(
-        comparison=OuterRef("pk"),
-        reviewer=reviewer,
-        state__in=[Assignment.State.JUDGED, Assignment.State.SKIPPED],
-    )
     return (
         Comparison.objects.filter(project=project)
         .exclude(gold_choice="")
-        .exclude(Exists(seen))
+        .exclude(Exists(_finished_by(reviewer)))
         .order_by("created_at", "id")
     )
 
 
-def _try_lock(comparison_id: int, *, wait: bool) -> Comparison | None:
+def _lock(comparison_id: int, *, wait: bool) -> Comparison | None:
     qs = Comparison.objects.filter(pk=comparison_id)
     if connection.features.has_select_for_update:
         qs = qs.select_for_update(skip_locked=not wait)
     return qs.first()
 
 
-def _still_has_room(comparison: Comparison, *, reviewer, now: datetime) -> bool:
-    if comparison.gold_choice:
-        return True
-    fresh = Comparison.objects.filter(pk=comparison.pk).values_list("judgment_count", flat=True)[0]
-    holds = (
-        Assignment.objects.filter(
-            comparison=comparison, state=Assignment.State.OPEN, expires_at__gt=now
-        )
-        .exclude(reviewer=reviewer)
-        .count()
-    )
-    return fresh + holds < comparison.required_judgments
+def _release(assignments, *, state: str) -> None:
+    """Gives open holds back: their slots return to the pool."""
+    for assignment in assignments:
+        Assignment.objects.filter(pk=assignment.pk).update(state=state)
+        Comparison.objects.filter(pk=assignment.comparison_id).update(open_holds=F("open_holds") - 1)
 
 
-def _hold(comparison: Comparison, *, reviewer, project: Project, now: datetime) -> Assignment:
-    expires = now + timedelta(seconds=project.hold_timeout_s)
-    left_is_a = _rng.random() < 0.5
-    # An earlier hold of this reviewer on this comparison (expired or released) is reused:
-    # one row per reviewer and comparison.
-    assignment, _ = Assignment.objects.update_or_create(
-        comparison=comparison,
-        reviewer=reviewer,
-        defaults={
-            "left_is_a": left_is_a,
-            "state": Assignment.State.OPEN,
-            "issued_at": now,
-            "expires_at": expires,
-        },
-    )
-    return assignment
+def holds_release_expired(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Returns expired holds' slots to the pool; the count released."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        qs = Assignment.objects.filter(state=Assignment.State.OPEN, expires_at__lte=now)
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True)
+        expired = list(qs.order_by("expires_at")[:limit])
+        # Comparison rows are locked in id order, the same order as everywhere else.
+        expired.sort(key=lambda a: a.comparison_id)
+        for assignment in expired:
+            _lock(assignment.comparison_id, wait=True)
+        _release(expired, state=Assignment.State.EXPIRED)
+    return len(expired)
+
+
+def _sweep_if_due(now: datetime) -> None:
+    global _last_sweep
+    if time.monotonic() - _last_sweep >= _SWEEP_EVERY_S:
+        _last_sweep = time.monotonic()
+        holds_release_expired(now=now)
 
 
 def comparison_next_for(*, reviewer, project: Project, now: datetime | None = None) -> Assignment | None:
     """The reviewer's current hold in this project, or a new one; None when nothing is left."""
     now = now or timezone.now()
+    _sweep_if_due(now)
+    assignment = _next_once(reviewer=reviewer, project=project, now=now)
+    # Nothing open: expired holds may be sitting on the slots.
+    if assignment is None and holds_release_expired(now=now):
+        assignment = _next_once(reviewer=reviewer, project=project, now=now)
+    return assignment
+
+
+def _next_once(*, reviewer, project: Project, now: datetime) -> Assignment | None:
     with transaction.atomic():
         # Serialises one reviewer's concurrent requests (two tabs): at most one hold at a time.
-        get_user_model().objects.select_for_update().filter(pk=reviewer.pk).first()
+        list(get_user_model().objects.select_for_update().filter(pk=reviewer.pk).values_list("pk"))
 
-        current = (
-            Assignment.objects.select_related("comparison")
-            .filter(
-                reviewer=reviewer,
-                state=Assignment.State.OPEN,
-                expires_at__gt=now,
-                comparison__project=project,
-            )
-            .order_by("-issued_at")
-            .first()
+        mine = list(
+            Assignment.objects.select_for_update()
+            .filter(reviewer=reviewer, state=Assignment.State.OPEN)
+            .select_related("comparison")
         )
-        if current is not None:
-            return current
-        # Holds elsewhere (another project, or expired ones) are given back first.
-        Assignment.objects.filter(reviewer=reviewer, state=Assignment.State.OPEN).update(
-            state=Assignment.State.RELEASED
-        )
+        for assignment in mine:
+            if assignment.expires_at > now and assignment.comparison.project_id == project.pk:
+                return assignment
+        # Holds elsewhere (another project) and this reviewer's expired ones are given back.
+        for assignment in sorted(mine, key=lambda a: a.comparison_id):
+            _lock(assignment.comparison_id, wait=True)
+        _release(mine, state=Assignment.State.RELEASED)
 
-        pools = [available_comparisons(reviewer=reviewer, project=project, now=now)]
+        pools = [available_comparisons(reviewer=reviewer, project=project)]
         if project.gold_rate > 0 and _rng.random() < project.gold_rate:
             pools.insert(0, _gold_comparisons(reviewer=reviewer, project=project))
         for pool in pools:
@@ -164,61 +153,91 @@ def comparison_next_for(*, reviewer, project: Project, now: datetime | None = No
 
 
 def _claim_first_with_room(pool, *, reviewer, project: Project, now: datetime) -> Assignment | None:
-    # The candidate list is read without locks; each candidate is then locked on its own.
-    # Rows another reviewer is claiming right now are passed over first (skip locked) and
-    # waited for only if nothing else fits, so "nothing left" is said only after every
-    # candidate was checked under its lock. Each attempt runs in a savepoint: rolling back to
-    # it releases the lock on a comparison found full, so a transaction never holds one
-    # comparison while waiting for another (which deadlocks two reviewers).
+    # The candidate list is read without locks; candidates are then locked one by one.
+    # First pass: rows another reviewer is claiming right now are skipped (SKIP LOCKED), so
+    # concurrent reviewers spread over different comparisons and nobody waits. Second pass,
+    # only if the first found nothing: wait for those busy rows, so "nothing left" is said
+    # only after every candidate was checked under its lock. Passes run in savepoints: rolling
+    # one back releases the locks it took on comparisons found full, so a transaction never
+    # holds one comparison while waiting for another (which would deadlock two reviewers).
+    mine = Assignment.objects.filter(comparison=OuterRef("pk"), reviewer=reviewer)
     for _round in range(5):
-        ids = list(pool.values_list("pk", flat=True)[:_BATCH])
-        if not ids:
+        rows = list(pool.annotate(mine=Exists(mine)).values_list("pk", "mine")[:_BATCH])
+        if not rows:
             return None
-        busy: list[int] = []
-        for wait in (False, True):
-            for comparison_id in busy[:] if wait else ids:
-                outcome = _attempt(comparison_id, wait=wait, reviewer=reviewer, project=project, now=now)
-                if isinstance(outcome, Assignment):
-                    return outcome
-                if outcome == "busy":
-                    busy.append(comparison_id)
+        busy: list[tuple[int, bool]] = []
+        try:
+            with transaction.atomic():
+                for comparison_id, has_row in rows:
+                    comparison = _lock(comparison_id, wait=False)
+                    if comparison is None:
+                        busy.append((comparison_id, has_row))
+                    elif _has_room(comparison):
+                        return _hold(comparison, reviewer=reviewer, project=project, now=now, has_row=has_row)
+                raise _NothingClaimed
+        except _NothingClaimed:
+            pass
+        for comparison_id, has_row in busy:
+            try:
+                with transaction.atomic():
+                    comparison = _lock(comparison_id, wait=True)
+                    if comparison is not None and _has_room(comparison):
+                        return _hold(comparison, reviewer=reviewer, project=project, now=now, has_row=has_row)
+                    raise _NothingClaimed
+            except _NothingClaimed:
+                pass
     return None
 
 
-class _Full(Exception):
+class _NothingClaimed(Exception):
     pass
 
 
-def _attempt(comparison_id: int, *, wait: bool, reviewer, project: Project, now: datetime):
-    try:
-        with transaction.atomic():
-            comparison = _try_lock(comparison_id, wait=wait)
-            if comparison is None:
-                return "busy" if not wait else "gone"
-            if not _still_has_room(comparison, reviewer=reviewer, now=now):
-                raise _Full
-            return _hold(comparison, reviewer=reviewer, project=project, now=now)
-    except _Full:
-        return "full"
+def _has_room(comparison: Comparison) -> bool:
+    return bool(comparison.gold_choice) or comparison.open_slots > 0
+
+
+def _hold(comparison: Comparison, *, reviewer, project: Project, now: datetime, has_row: bool) -> Assignment:
+    fields = {
+        "left_is_a": _rng.random() < 0.5,
+        "state": Assignment.State.OPEN,
+        "issued_at": now,
+        "expires_at": now + timedelta(seconds=project.hold_timeout_s),
+    }
+    Comparison.objects.filter(pk=comparison.pk).update(open_holds=F("open_holds") + 1)
+    if has_row:
+        # One row per reviewer and comparison: an earlier released or expired hold is reused.
+        Assignment.objects.filter(comparison=comparison, reviewer=reviewer).update(**fields)
+        assignment = Assignment.objects.get(comparison=comparison, reviewer=reviewer)
+    else:
+        assignment = Assignment.objects.create(comparison=comparison, reviewer=reviewer, **fields)
+    assignment.comparison = comparison
+    return assignment
 
 
 def assignment_skip(*, reviewer, assignment_id: int, now: datetime | None = None) -> Assignment:
     """Gives the comparison back; this reviewer is not offered it again."""
     now = now or timezone.now()
     with transaction.atomic():
-        assignment = _own_assignment_locked(reviewer=reviewer, assignment_id=assignment_id)
+        assignment = own_assignment_locked(reviewer=reviewer, assignment_id=assignment_id)
         if assignment.state == Assignment.State.JUDGED:
             raise AssignmentError("This comparison is already judged; it cannot be skipped.", status=409)
+        if assignment.state == Assignment.State.SKIPPED:
+            return assignment
+        if assignment.state == Assignment.State.OPEN:
+            _lock(assignment.comparison_id, wait=True)
+            Comparison.objects.filter(pk=assignment.comparison_id).update(
+                open_holds=F("open_holds") - 1
+            )
         assignment.state = Assignment.State.SKIPPED
         assignment.expires_at = now
         assignment.save(update_fields=["state", "expires_at"])
         return assignment
 
 
-def _own_assignment_locked(*, reviewer, assignment_id: int) -> Assignment:
+def own_assignment_locked(*, reviewer, assignment_id: int) -> Assignment:
     assignment = (
         Assignment.objects.select_for_update()
-        .select_related("comparison")
         .filter(pk=assignment_id, reviewer=reviewer)
         .first()
     )
@@ -226,11 +245,3 @@ def _own_assignment_locked(*, reviewer, assignment_id: int) -> Assignment:
         # Someone else's assignment answers exactly like a missing one.
         raise AssignmentError("No such assignment.", status=404)
     return assignment
-
-
-def own_assignment_locked(*, reviewer, assignment_id: int) -> Assignment:
-    return _own_assignment_locked(reviewer=reviewer, assignment_id=assignment_id)
-
-
-def open_holds_filter(now: datetime) -> Q:
-    return Q(state=Assignment.State.OPEN, expires_at__gt=now)

@@ -66,20 +66,21 @@ def judgment_record(
         assignment = own_assignment_locked(reviewer=reviewer, assignment_id=assignment_id)
         if assignment.state == Assignment.State.JUDGED:
             return Judgment.objects.get(assignment=assignment), False
-        if assignment.state != Assignment.State.OPEN:
-            raise AssignmentError(
-                f"This assignment was {assignment.state}; ask for the next comparison.", status=409
-            )
-        if assignment.expires_at <= now:
+        if assignment.state == Assignment.State.EXPIRED or (
+            assignment.state == Assignment.State.OPEN and assignment.expires_at <= now
+        ):
             raise AssignmentError(
                 "Your hold on this comparison expired at "
                 f"{assignment.expires_at:%Y-%m-%d %H:%M:%S} UTC and it went back to the pool; "
                 "ask for the next comparison.",
                 status=409,
             )
-        comparison = Comparison.objects.select_for_update().get(pk=assignment.comparison_id)
+        if assignment.state != Assignment.State.OPEN:
+            raise AssignmentError(
+                f"This assignment was {assignment.state}; ask for the next comparison.", status=409
+            )
         judgment = Judgment.objects.create(
-            comparison=comparison,
+            comparison_id=assignment.comparison_id,
             reviewer=reviewer,
             assignment=assignment,
             choice=canonical_choice(verdict.choice, left_is_a=assignment.left_is_a),
@@ -88,7 +89,9 @@ def judgment_record(
             left_is_a=assignment.left_is_a,
             ms_on_task=max(0, int((now - assignment.issued_at).total_seconds() * 1000)),
         )
-        Comparison.objects.filter(pk=comparison.pk).update(judgment_count=F("judgment_count") + 1)
+        Comparison.objects.filter(pk=assignment.comparison_id).update(
+            judgment_count=F("judgment_count") + 1, open_holds=F("open_holds") - 1
+        )
         assignment.state = Assignment.State.JUDGED
         assignment.save(update_fields=["state"])
         return judgment, True

@@ -8,7 +8,7 @@ import pytest
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from prefs.models import Assignment, Judgment
+from prefs.models import Assignment, Comparison, Judgment
 from prefs.services.assignment import AssignmentError, assignment_skip, comparison_next_for
 from prefs.services.judging import Verdict, judgment_record
 from tests.factories import make_comparisons, make_reviewers
@@ -169,3 +169,23 @@ def test_k_is_respected_with_many_concurrent_reviewers(django_user_model, projec
     assert set(per_comparison.values()) == {k}
     pairs = list(Judgment.objects.values_list("comparison_id", "reviewer_id"))
     assert len(pairs) == len(set(pairs)) == comparisons_n * k
+    # The queue's counters agree with the rows they summarise.
+    for comparison in Comparison.objects.all():
+        assert comparison.judgment_count == per_comparison[comparison.pk]
+        assert comparison.open_holds == 0 and comparison.open_slots == 0
+
+
+def test_skips_releases_and_expiry_give_slots_back(django_user_model, project, other_project):
+    (comparison,) = make_comparisons(project, 1)
+    a, b = make_reviewers(django_user_model, project, 2)
+    other_project.reviewers.add(a)
+    held = comparison_next_for(reviewer=a, project=project)
+    comparison.refresh_from_db()
+    assert (comparison.open_holds, comparison.open_slots) == (1, 0)
+    comparison_next_for(reviewer=a, project=other_project)  # releases the first hold
+    comparison.refresh_from_db()
+    assert (comparison.open_holds, comparison.open_slots) == (0, 1)
+    held = comparison_next_for(reviewer=b, project=project)
+    assignment_skip(reviewer=b, assignment_id=held.pk)
+    comparison.refresh_from_db()
+    assert (comparison.open_holds, comparison.open_slots) == (0, 1)
