@@ -70,6 +70,8 @@ def _configure(app: Celery) -> None:
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
             "store_processed": False,
+            # Exchange tables (remote control, broadcast) live beside the queue, not in the cwd.
+            "control_folder": str(folder / "control"),
         }
     app.conf.update(conf)
 
