@@ -134,6 +134,10 @@ CELERY_TASK_ALWAYS_EAGER = False
 PREFLOOP_MODEL_CACHE = Path(env_str("PREFLOOP_MODEL_CACHE", str(VAR_DIR / "models")))
 # Largest import file accepted, in bytes.
 PREFLOOP_IMPORT_MAX_BYTES = env_int("PREFLOOP_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
+# Failed log-ins allowed per username and client address within the window (seconds) before
+# the login page answers 429 (prefs.views.auth).
+PREFLOOP_LOGIN_ATTEMPTS = env_int("PREFLOOP_LOGIN_ATTEMPTS", 5)
+PREFLOOP_LOGIN_WINDOW_S = env_int("PREFLOOP_LOGIN_WINDOW_S", 15 * 60)
 
 # Tuning jobs (tuning.services.jobs). A running job's worker writes a heartbeat every
 # HEARTBEAT_S seconds; a job without one for STALE_S seconds lost its worker and is retried
