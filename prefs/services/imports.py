@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import json
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from prefs.formats.records import (
 )
 from prefs.hashing import messages_hash, pair_hash_of_hashes, sha256_text
 from prefs.models import Candidate, Choice, Comparison, Judgment, Project, Prompt
+from prefs.services.bulk import BulkTable
 
 # Errors listed in a rejection; the count covers all of them.
 MAX_ERRORS_SHOWN = 100
@@ -282,45 +284,58 @@ def _chunks(items: list, size: int) -> Iterator[list]:
         yield items[start : start + size]
 
 
-@dataclass
+def _dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 class _State:
-    project: Project
-    queue_labelled: bool
-    prompt_ids: dict[str, int] = field(default_factory=dict)
-    seen: set = field(default_factory=set)
-    created: dict = field(
-        default_factory=lambda: {"prompts": 0, "candidates": 0, "comparisons": 0, "judgments": 0}
-    )
-    duplicates: int = 0
-    touched_prompts: set = field(default_factory=set)
-    new_candidates: set = field(default_factory=set)
+    def __init__(self, project: Project, queue_labelled: bool):
+        self.project = project
+        self.queue_labelled = queue_labelled
+        self.prompt_ids: dict[str, int] = {}
+        self.seen: set = set()
+        self.created = {"prompts": 0, "candidates": 0, "comparisons": 0, "judgments": 0}
+        self.duplicates = 0
+        # A project that held nothing when the import began has no rows to clash with but the
+        # ones this import writes, which the sets and dicts here already track: the per-batch
+        # duplicate lookups can be skipped (the common first import of a large file).
+        self.had_prompts = Prompt.objects.filter(project=project).exists()
+        self.had_comparisons = Comparison.objects.filter(project=project).exists()
+        self.touched_prompts: set[int] = set()
+        self.new_candidates: set[int] = set()
+        self.prompts = BulkTable(
+            Prompt, ("project_id", "messages", "split", "tags", "external_id", "content_hash")
+        )
+        self.candidates = BulkTable(Candidate, ("prompt_id", "text", "source", "text_hash"))
+        self.comparisons = BulkTable(
+            Comparison,
+            ("project_id", "prompt_id", "candidate_a_id", "candidate_b_id", "origin",
+             "required_judgments", "pair_hash"),
+        )
+        self.judgments = BulkTable(Judgment, ("comparison_id", "imported", "choice", "strength"))
 
 
 def _prompt_ids_for(state: _State, wanted: list[tuple[str, PairRecord | PromptRecord]]) -> None:
     """Makes sure every (content hash, record) has a prompt id, creating missing prompts."""
     unknown = {h for h, _ in wanted if h not in state.prompt_ids}
-    if unknown:
+    if unknown and state.had_prompts:
         state.prompt_ids.update(
             Prompt.objects.filter(project=state.project, content_hash__in=unknown).values_list(
                 "content_hash", "id"
             )
         )
-    fresh: dict[str, Prompt] = {}
+    fresh: dict[str, tuple] = {}
     for content, record in wanted:
         if content in state.prompt_ids or content in fresh:
             continue
         messages = record.prompt if isinstance(record, PairRecord) else record.messages
-        fresh[content] = Prompt(
-            project=state.project,
-            messages=messages,
-            split=record.split,
-            tags=record.tags,
-            external_id=record.external_id,
-            content_hash=content,
+        fresh[content] = (
+            state.project.pk, _dumps(messages), record.split, _dumps(record.tags),
+            record.external_id, content,
         )
     if fresh:
-        Prompt.objects.bulk_create(fresh.values())
-        state.prompt_ids.update((content, prompt.pk) for content, prompt in fresh.items())
+        ids = state.prompts.insert(fresh.values())
+        state.prompt_ids.update(zip(fresh, ids, strict=True))
         state.created["prompts"] += len(fresh)
 
 
@@ -331,10 +346,14 @@ def _write_pairs(state: _State, records: list[PairRecord]) -> None:
     for content, record in zip(hashes, records, strict=True):
         hash_a, hash_b = sha256_text(record.a.text), sha256_text(record.b.text)
         keyed.append((pair_hash_of_hashes(content, hash_a, hash_b), hash_a, hash_b, record, content))
-    existing = set(
-        Comparison.objects.filter(
-            project=state.project, pair_hash__in=[k[0] for k in keyed]
-        ).values_list("pair_hash", flat=True)
+    existing = (
+        set(
+            Comparison.objects.filter(
+                project=state.project, pair_hash__in=[k[0] for k in keyed]
+            ).values_list("pair_hash", flat=True)
+        )
+        if state.had_comparisons
+        else set()
     )
     kept = []
     for item in keyed:
@@ -345,44 +364,35 @@ def _write_pairs(state: _State, records: list[PairRecord]) -> None:
         kept.append(item)
     if not kept:
         return
-    candidates = []
+    candidate_rows = []
     for _, hash_a, hash_b, record, content in kept:
         prompt_id = state.prompt_ids[content]
-        candidates.append(Candidate(prompt_id=prompt_id, text=record.a.text, source=record.a.source, text_hash=hash_a))
-        candidates.append(Candidate(prompt_id=prompt_id, text=record.b.text, source=record.b.source, text_hash=hash_b))
-    Candidate.objects.bulk_create(candidates)
-    comparisons = []
-    for index, (key, _, _, record, content) in enumerate(kept):
-        labelled = record.preference is not None
-        comparisons.append(
-            Comparison(
-                project=state.project,
-                prompt_id=state.prompt_ids[content],
-                candidate_a=candidates[2 * index],
-                candidate_b=candidates[2 * index + 1],
-                origin=Comparison.Origin.IMPORT,
-                required_judgments=0
-                if labelled and not state.queue_labelled
-                else state.project.overlap,
-                pair_hash=key,
-            )
+        candidate_rows.append((prompt_id, record.a.text, record.a.source, hash_a))
+        candidate_rows.append((prompt_id, record.b.text, record.b.source, hash_b))
+    candidate_ids = state.candidates.insert(candidate_rows)
+    project_id, overlap = state.project.pk, state.project.overlap
+    comparison_ids = state.comparisons.insert(
+        (
+            project_id,
+            state.prompt_ids[content],
+            candidate_ids[2 * index],
+            candidate_ids[2 * index + 1],
+            Comparison.Origin.IMPORT.value,
+            0 if record.preference is not None and not state.queue_labelled else overlap,
+            key,
         )
-    Comparison.objects.bulk_create(comparisons)
-    judgments = [
-        Judgment(
-            comparison=comparison,
-            reviewer=None,
-            imported=True,
-            choice=_CHOICES[record.preference],
-            strength=record.strength or 2,
+        for index, (key, _, _, record, content) in enumerate(kept)
+    )
+    judgment_count = len(
+        state.judgments.insert(
+            (comparison_id, True, _CHOICES[record.preference].value, record.strength or 2)
+            for comparison_id, (_, _, _, record, _) in zip(comparison_ids, kept, strict=True)
+            if record.preference is not None
         )
-        for comparison, (_, _, _, record, _) in zip(comparisons, kept, strict=True)
-        if record.preference is not None
-    ]
-    Judgment.objects.bulk_create(judgments)
-    state.created["candidates"] += len(candidates)
-    state.created["comparisons"] += len(comparisons)
-    state.created["judgments"] += len(judgments)
+    )
+    state.created["candidates"] += len(candidate_ids)
+    state.created["comparisons"] += len(comparison_ids)
+    state.created["judgments"] += judgment_count
 
 
 def _write_prompts(state: _State, records: list[PromptRecord]) -> None:
@@ -414,11 +424,11 @@ def _write_candidates(state: _State, records: list[CandidateRecord]) -> None:
             state.duplicates += 1
             continue
         state.seen.add(key)
-        fresh.append(Candidate(prompt_id=prompt_id, text=record.text, source=record.source, text_hash=text_hash))
-    Candidate.objects.bulk_create(fresh)
-    state.created["candidates"] += len(fresh)
-    state.touched_prompts.update(c.prompt_id for c in fresh)
-    state.new_candidates.update(c.pk for c in fresh)
+        fresh.append((prompt_id, record.text, record.source, text_hash))
+    new_ids = state.candidates.insert(fresh)
+    state.created["candidates"] += len(new_ids)
+    state.touched_prompts.update(row[0] for row in fresh)
+    state.new_candidates.update(new_ids)
 
 
 def _pair_new_candidates(state: _State) -> None:
@@ -426,36 +436,29 @@ def _pair_new_candidates(state: _State) -> None:
     for chunk in _chunks(sorted(state.touched_prompts), BATCH // 4):
         rows = Candidate.objects.filter(prompt_id__in=chunk).order_by("prompt_id", "id")
         prompt_hashes = dict(Prompt.objects.filter(pk__in=chunk).values_list("id", "content_hash"))
-        comparisons = []
+        pairs = {}
         for prompt_id, group in itertools.groupby(
             rows.values_list("prompt_id", "id", "source", "text_hash"), key=lambda r: r[0]
         ):
-            group = list(group)
-            for first, second in itertools.combinations(group, 2):
+            for first, second in itertools.combinations(list(group), 2):
                 if first[1] not in state.new_candidates and second[1] not in state.new_candidates:
                     continue
                 if first[2] == second[2] or first[3] == second[3]:
                     continue
                 key = pair_hash_of_hashes(prompt_hashes[prompt_id], first[3], second[3])
-                comparisons.append(
-                    Comparison(
-                        project=state.project,
-                        prompt_id=prompt_id,
-                        candidate_a_id=first[1],
-                        candidate_b_id=second[1],
-                        origin=Comparison.Origin.IMPORT,
-                        required_judgments=state.project.overlap,
-                        pair_hash=key,
-                    )
-                )
+                pairs.setdefault(key, (prompt_id, first[1], second[1]))
         existing = set(
-            Comparison.objects.filter(
-                project=state.project, pair_hash__in=[c.pair_hash for c in comparisons]
-            ).values_list("pair_hash", flat=True)
+            Comparison.objects.filter(project=state.project, pair_hash__in=list(pairs)).values_list(
+                "pair_hash", flat=True
+            )
         )
-        comparisons = [c for c in comparisons if c.pair_hash not in existing]
-        Comparison.objects.bulk_create(comparisons)
-        state.created["comparisons"] += len(comparisons)
+        made = state.comparisons.insert(
+            (state.project.pk, prompt_id, a, b, Comparison.Origin.IMPORT.value,
+             state.project.overlap, key)
+            for key, (prompt_id, a, b) in pairs.items()
+            if key not in existing
+        )
+        state.created["comparisons"] += len(made)
 
 
 def import_run(
