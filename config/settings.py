@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
 
@@ -20,7 +21,25 @@ VAR_DIR = Path(env_str("PREFLOOP_VAR_DIR", str(BASE_DIR / "var")))
 DEBUG = env_bool("DEBUG", False)
 # The fallback key only suits a laptop demo; `check --deploy` flags it, and production sets
 # SECRET_KEY (or SECRET_KEY_FILE).
-SECRET_KEY = env_str("SECRET_KEY", "insecure-demo-key-change-me")
+DEMO_SECRET_KEY = "insecure-demo-key-change-me"  # noqa: S105  (the documented demo key)
+SECRET_KEY = env_str("SECRET_KEY", DEMO_SECRET_KEY)
+
+# PREFLOOP_ENV=production turns every HTTPS protection on by default (each setting below can
+# still be set on its own) and refuses to start with DEBUG on or a weak SECRET_KEY, so a
+# forgotten variable fails loudly at start-up instead of running an open site.
+PREFLOOP_ENV = env_str("PREFLOOP_ENV", "development")
+if PREFLOOP_ENV not in ("development", "production"):
+    raise ImproperlyConfigured(f"PREFLOOP_ENV must be development or production, not {PREFLOOP_ENV!r}")
+PRODUCTION = PREFLOOP_ENV == "production"
+if PRODUCTION:
+    if DEBUG:
+        raise ImproperlyConfigured("DEBUG must be False when PREFLOOP_ENV=production")
+    # Django's own bar for a key (security.W009): at least 50 characters, 5 distinct ones.
+    if SECRET_KEY == DEMO_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        raise ImproperlyConfigured(
+            "PREFLOOP_ENV=production needs SECRET_KEY (or SECRET_KEY_FILE) set to a random value "
+            "of at least 50 characters, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -190,13 +209,18 @@ CACHES = {
     )
 }
 
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
-if env_bool("USE_X_FORWARDED_PROTO", False):
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+# Health probes come from inside the network over plain HTTP; a redirect would fail them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# One year of HSTS in production (seconds).
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
+# Production runs behind a TLS-terminating proxy that sets X-Forwarded-Proto (and must strip
+# a client's own); without this the SSL redirect would loop.
+if env_bool("USE_X_FORWARDED_PROTO", PRODUCTION):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
