@@ -5,12 +5,13 @@ up to a cutoff, recorded on the set): majority (the single most common verdict; 
 verdicts with equal counts decides nothing), then the minimum number of judgments and the
 minimum share agreeing, then ties and both-bad verdicts kept or dropped. Everything streams:
 judgments are read in comparison order with a server-side cursor and pairs are written in
-batches, so memory does not grow with the project.
+batches (COPY on PostgreSQL), so memory does not grow with the project.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from itertools import groupby
@@ -21,6 +22,7 @@ from django.db.models import Max
 
 from prefs.hashing import canonical_json
 from prefs.models import Choice, Judgment, PreferencePair, PreferenceSet, Project
+from prefs.services.bulk import BulkTable
 
 RULES = ("majority",)
 SPLITS = ("train", "heldout", "all")
@@ -220,9 +222,14 @@ def preference_set_freeze(
             )
             .iterator(chunk_size=BATCH)
         )
+        pairs = BulkTable(
+            PreferencePair,
+            ("preference_set_id", "comparison_id", "prompt_id", "chosen_id", "rejected_id", "kind",
+             "weight", "agreement", "votes", "judgment_ids"),
+        )
         diff = _Diff(previous)
         digest = hashlib.sha256()
-        batch: list[PreferencePair] = []
+        batch: list[tuple] = []
         for comparison_id, group in groupby(votes, key=itemgetter(1)):
             group = list(group)
             counts["comparisons"] += 1
@@ -237,24 +244,23 @@ def preference_set_freeze(
                              outcome.weight)
             )
             batch.append(
-                PreferencePair(
-                    preference_set=preference_set,
-                    comparison_id=comparison_id,
-                    prompt_id=group[0][4],
-                    chosen_id=outcome.chosen_id,
-                    rejected_id=outcome.rejected_id,
-                    kind=outcome.kind,
-                    weight=outcome.weight,
-                    agreement=round(outcome.agreement, 6),
-                    votes=len(group),
-                    judgment_ids=[v[0] for v in group],
+                (
+                    preference_set.pk,
+                    comparison_id,
+                    group[0][4],
+                    outcome.chosen_id,
+                    outcome.rejected_id,
+                    outcome.kind,
+                    outcome.weight,
+                    round(outcome.agreement, 6),
+                    len(group),
+                    json.dumps([v[0] for v in group]),
                 )
             )
             if len(batch) >= BATCH:
-                PreferencePair.objects.bulk_create(batch)
+                pairs.insert(batch)
                 batch.clear()
-        if batch:
-            PreferencePair.objects.bulk_create(batch)
+        pairs.insert(batch)
         pair_count = counts["preferred"] + counts["tie"] + counts["both_bad"]
         summary = {
             "pairs": pair_count,
