@@ -1,4 +1,7 @@
-"""Fixtures of the tuning tests: a tiny random base model and a project ready to train."""
+"""Fixtures of the tuning and worker tests: a tiny random base model, a project ready to train.
+
+Imported by tests/tuning/conftest.py and tests/workers/conftest.py.
+"""
 
 from __future__ import annotations
 

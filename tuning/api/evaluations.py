@@ -20,7 +20,7 @@ class EvaluationDetailView(APIView):
     def get(self, request, evaluation_id: int):
         evaluation = get_object_or_404(Evaluation.objects.select_related("job"), pk=evaluation_id)
         evaluation.win_rate = evaluation_summary(evaluation)["arms"]
-        evaluation.pairs = [
+        evaluation.pair_rows = [
             {
                 "prompt": row["prompt"].pk,
                 "messages": row["prompt"].messages,

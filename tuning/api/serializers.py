@@ -142,7 +142,7 @@ class _EvalRow(serializers.Serializer):
 class EvaluationSerializer(serializers.ModelSerializer):
     state = serializers.CharField(source="job.state")
     win_rate = _WinRate(many=True)
-    pairs = _EvalRow(many=True)
+    pairs = _EvalRow(many=True, source="pair_rows")
 
     class Meta:
         model = Evaluation
