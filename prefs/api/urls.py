@@ -1,6 +1,6 @@
 from django.urls import path
 
-from prefs.api import review, stats
+from prefs.api import data, projects, review, stats
 
 urlpatterns = [
     path("projects/<int:project_id>/next/", review.NextView.as_view(), name="api-project-next"),
@@ -15,5 +15,19 @@ urlpatterns = [
         "projects/<int:project_id>/leaderboard/",
         stats.LeaderboardView.as_view(),
         name="api-project-leaderboard",
+    ),
+    path("projects/", projects.ProjectListView.as_view(), name="api-projects"),
+    path("projects/<int:project_id>/", projects.ProjectDetailView.as_view(), name="api-project"),
+    path("projects/<int:project_id>/import/", data.ImportView.as_view(), name="api-project-import"),
+    path(
+        "projects/<int:project_id>/preference-sets/",
+        data.PreferenceSetListView.as_view(),
+        name="api-project-preference-sets",
+    ),
+    path("preference-sets/<int:set_id>/", data.PreferenceSetDetailView.as_view(), name="api-preference-set"),
+    path(
+        "preference-sets/<int:set_id>/export/",
+        data.PreferenceSetExportView.as_view(),
+        name="api-preference-set-export",
     ),
 ]
