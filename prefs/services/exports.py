@@ -7,7 +7,7 @@ are serialised as they come, so memory stays flat however large the set is.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prefs.formats import export as formats
 from prefs.formats.records import ExportPair
@@ -95,10 +95,25 @@ def export_headers(preference_set: PreferenceSet, fmt: str) -> dict[str, str]:
     }
 
 
-def preference_set_export(preference_set: PreferenceSet, *, fmt: str) -> Iterator[bytes]:
-    """The bytes of the export file; the endpoint and the command both send exactly these."""
+def _counted(pairs: Iterator[ExportPair], progress: Callable[[int], None]) -> Iterator[ExportPair]:
+    done = 0
+    for done, pair in enumerate(pairs, start=1):  # noqa: B007
+        if done % 1000 == 0:
+            progress(done)
+        yield pair
+    progress(done)
+
+
+def preference_set_export(
+    preference_set: PreferenceSet, *, fmt: str, progress: Callable[[int], None] | None = None
+) -> Iterator[bytes]:
+    """The bytes of the export file; the endpoint and the command both send exactly these.
+
+    `progress`, if given, hears how many pairs have been read so far.
+    """
     if fmt not in EXPORT_FORMATS:
         raise ExportError(f"unknown format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
-    return formats.stream(
-        export_pairs(preference_set), fmt, metadata=export_metadata(preference_set, fmt)
-    )
+    pairs = export_pairs(preference_set)
+    if progress is not None:
+        pairs = _counted(pairs, progress)
+    return formats.stream(pairs, fmt, metadata=export_metadata(preference_set, fmt))
