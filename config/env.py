@@ -46,3 +46,19 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None or raw.strip() == "":
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_map(name: str, default: dict[str, str]) -> dict[str, str]:
+    """`key=value,key2=value2` -> a dict; an entry without `=` or with an empty side is an error."""
+    raw = os.getenv(name)
+    if raw is None or raw.strip() == "":
+        return default
+    result = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ImproperlyConfigured(f"{name} must be key=value pairs separated by commas; {item.strip()!r} is not")
+        result[key.strip()] = value.strip()
+    return result

@@ -2,8 +2,9 @@
 
 from django.urls import path
 
-from config import ops
+from config import metrics, ops
 
 urlpatterns = [
     path("healthz", ops.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
 ]

@@ -13,7 +13,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_map, env_str
+from config.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PREFLOOP_VAR_DIR", str(BASE_DIR / "var")))
@@ -59,6 +60,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every later layer (and its log lines) sees the request id, and the metrics
+    # time the whole answer.
+    "config.middleware.RequestIdMiddleware",
+    "config.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -135,12 +140,52 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # Serving straight from the finders keeps the demo free of a collectstatic step; WhiteNoise
-# still expects STATIC_ROOT to exist.
-WHITENOISE_USE_FINDERS = True
+# still expects STATIC_ROOT to exist. Production images run collectstatic at build time and set
+# STATIC_MANIFEST=True: hashed, compressed files served with far-future cache headers.
+STATIC_MANIFEST = env_bool("STATIC_MANIFEST", False)
+WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
+
+# Artifacts (adapters, exports) go through Django's storage API: a local folder by default, an
+# S3-compatible bucket (AWS, MinIO, Ceph, R2 ...) with STORAGE_BACKEND=s3, so web and workers on
+# several hosts see the same files. Credentials may also come from boto3's own chain (an
+# instance role) when AWS_ACCESS_KEY_ID is left unset.
+STORAGE_BACKEND = env_str("STORAGE_BACKEND", "local")
+if STORAGE_BACKEND == "local":
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+elif STORAGE_BACKEND == "s3":
+    if not env_str("AWS_STORAGE_BUCKET_NAME"):
+        raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME")
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME") or None,
+            "access_key": env_str("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("AWS_SECRET_ACCESS_KEY") or None,
+            # A prefix inside the bucket, so one bucket can serve several installations.
+            "location": env_str("AWS_LOCATION", ""),
+            # Private objects; downloads go through the app (which checks who asks).
+            "default_acl": None,
+            "querystring_auth": True,
+            # Adapter folders get unique names; never silently replace an object.
+            "file_overwrite": False,
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"STORAGE_BACKEND must be local or s3, not {STORAGE_BACKEND!r}")
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 
 # Redis serves as broker and cache in production; without it the demo uses Kombu's filesystem
 # transport under var/broker, so one command still runs web and worker.
@@ -173,6 +218,16 @@ PREFLOOP_JOB_MAX_ATTEMPTS = env_int("PREFLOOP_JOB_MAX_ATTEMPTS", 2)
 # Scratch space of running jobs (staging outputs, checkpoints); workers on several hosts that
 # should resume each other's checkpoints need it on shared storage.
 PREFLOOP_JOB_DIR = Path(env_str("PREFLOOP_JOB_DIR", str(VAR_DIR / "jobs")))
+# Which Celery queue a job goes to, by its base model's name ("Qwen2.5-7B=gpu-80g,..."); a
+# base model not listed goes to `gpu`. Workers with big cards consume the big queues
+# (`celery -A workers worker -Q gpu-80g`), see docs/deploy.md.
+PREFLOOP_JOB_QUEUES = env_map("PREFLOOP_JOB_QUEUES", {})
+
+# /metrics (config/metrics.py): with a token, only `Authorization: Bearer <token>` may read it;
+# without one, only this machine. gunicorn's processes share their counters through files in
+# PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself; named here so it is documented).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -213,7 +268,7 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
 # Health probes come from inside the network over plain HTTP; a redirect would fail them.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 # One year of HSTS in production (seconds).
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
@@ -226,10 +281,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
+# LOG_FORMAT=json: one JSON object per line with request and job ids (config/logging.py), for
+# a log shipper; plain: readable lines, the ids in brackets.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))

@@ -85,6 +85,15 @@ def job_dispatch(*, job_id: int, now: datetime | None = None, older_than: dateti
     return True
 
 
+def job_queue(*, job_id: int) -> str:
+    """The Celery queue of a job: its base model's entry in PREFLOOP_JOB_QUEUES, else `gpu`.
+
+    Big models need big cards; workers that have them consume their own queue (docs/deploy.md).
+    """
+    name = Job.objects.filter(pk=job_id).values_list("base_model__name", flat=True).first()
+    return settings.PREFLOOP_JOB_QUEUES.get(name, RUN_QUEUE)
+
+
 def _send(job_id: int) -> None:
     from workers.celery import app
 
@@ -95,7 +104,7 @@ def _send(job_id: int) -> None:
         app.send_task(
             RUN_TASK,
             args=[job_id],
-            queue=RUN_QUEUE,
+            queue=job_queue(job_id=job_id),
             connection=conn,
             retry=True,
             retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
