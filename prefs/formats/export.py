@@ -42,6 +42,53 @@ def oriented(pair: ExportPair) -> list[tuple[str, str, float]]:
     return []
 
 
+def _trl_lines(pair: ExportPair) -> list[str]:
+    # The hot path of the most used format, written out by hand: byte for byte what
+    # `_encode(row)` gives for trl.rows (a test holds the two together), at a fraction of
+    # the cost of building and encoding a dict per row.
+    prompt = _string(trl.prompt_text(pair.prompt))
+    return [
+        f'{{"prompt":{prompt},"chosen":{_string(" " + chosen)},"rejected":'
+        f'{_string(" " + rejected)},"weight":{_float(weight)}}}\n'
+        for chosen, rejected, weight in oriented(pair)
+    ]
+
+
+def _conversational_lines(pair: ExportPair) -> list[str]:
+    prompt = _encode(pair.prompt)
+    return [
+        f'{{"prompt":{prompt},"chosen":[{{"role":"assistant","content":{_string(chosen)}}}],'
+        f'"rejected":[{{"role":"assistant","content":{_string(rejected)}}}],"weight":{_float(weight)}}}\n'
+        for chosen, rejected, weight in oriented(pair)
+    ]
+
+
+def _generic_lines(fmt: str) -> Callable[[ExportPair], list[str]]:
+    make = ROWS[fmt]
+    return lambda pair: [_encode(row) + "\n" for row in make(pair)]
+
+
+_string = json.encoder.encode_basestring
+
+
+def _float(value) -> str:
+    return float.__repr__(value) if type(value) is float else _encode(value)
+
+
+LINES: dict[str, Callable[[ExportPair], list[str]]] = {
+    fmt: _generic_lines(fmt) for fmt in JSONL_FORMATS
+}
+LINES["trl"] = _trl_lines
+LINES["trl-conversational"] = _conversational_lines
+
+
+def lines(pairs: Iterable[ExportPair], fmt: str) -> Iterator[str]:
+    """The JSONL lines of `fmt` for `pairs`, newline included."""
+    make = LINES[fmt]
+    for pair in pairs:
+        yield from make(pair)
+
+
 def rows(pairs: Iterable[ExportPair], fmt: str) -> Iterator[dict]:
     make = ROWS[fmt]
     for pair in pairs:
@@ -74,4 +121,4 @@ def stream(pairs: Iterable[ExportPair], fmt: str, *, metadata: dict | None = Non
         return parquet.stream(rows(pairs, fmt), metadata=metadata or {})
     if fmt not in JSONL_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
-    return chunked(jsonl_lines(rows(pairs, fmt)))
+    return chunked(lines(pairs, fmt))

@@ -1,13 +1,18 @@
 """Reading a frozen preference set out: rows for trainers and export files in every format.
 
-Pairs stream from the database with a server-side cursor (`.iterator()`), in set order, and
-are serialised as they come, so memory stays flat however large the set is.
+Pairs stream from the database in chunks (libpq's chunked mode on PostgreSQL, `.iterator()`
+elsewhere), in set order, and are serialised as they come, so memory stays flat however large
+the set is.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+
+from django.db import connection
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from prefs.formats import export as formats
 from prefs.formats.records import ExportPair
@@ -24,13 +29,14 @@ class ExportError(Exception):
     pass
 
 
-def export_pairs(preference_set: PreferenceSet, *, chunk_size: int = CHUNK_SIZE) -> Iterator[ExportPair]:
-    """The set's pairs, in set order, with their texts."""
+def _raw_pairs(preference_set: PreferenceSet, chunk_size: int) -> Iterator[tuple]:
     rows = (
         PreferencePair.objects.filter(preference_set=preference_set)
         .order_by("id")
+        # The prompt comes as JSON text on every database, parsed once below.
+        .annotate(messages_text=Cast("prompt__messages", output_field=TextField()))
         .values_list(
-            "prompt__messages",
+            "messages_text",
             "chosen__text",
             "rejected__text",
             "kind",
@@ -40,10 +46,27 @@ def export_pairs(preference_set: PreferenceSet, *, chunk_size: int = CHUNK_SIZE)
             "prompt__split",
             "prompt__external_id",
         )
-        .iterator(chunk_size=chunk_size)
     )
-    for row in rows:
-        yield ExportPair(*row)
+    if connection.vendor != "postgresql":
+        yield from rows.iterator(chunk_size=chunk_size)
+        return
+    # On PostgreSQL the rows stream in chunks over one plain query (libpq's chunked mode):
+    # the server keeps producing while this process serialises, and neither side holds more
+    # than a chunk. A DECLARE/FETCH cursor would stop the server at every round trip.
+    sql, params = rows.query.sql_with_params()
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        yield from cursor.stream(sql, params, size=chunk_size)
+
+
+def export_pairs(preference_set: PreferenceSet, *, chunk_size: int = CHUNK_SIZE) -> Iterator[ExportPair]:
+    """The set's pairs, in set order, with their texts."""
+    loads = json.loads
+    for messages, chosen, rejected, kind, weight, c_source, r_source, split, external_id in _raw_pairs(
+        preference_set, chunk_size
+    ):
+        yield ExportPair(loads(messages), chosen, rejected, kind, float(weight), c_source, r_source,
+                         split, external_id)
 
 
 def preference_set_rows(
