@@ -68,6 +68,9 @@ class JobReporter:
         self._range = (0.0, 1.0)
         self._phases: dict[str, tuple[float, float]] = {}
         self._progress = 0.0
+        # Seconds this run spent on bookkeeping (callbacks, database writes, heartbeats): what the
+        # job costs on top of the engine's own work (benchmarks/job_overhead.py reports it).
+        self.spent_s = 0.0
         self.cancel_requested = False
         # The job was taken away (reaped as stale, or finished by someone else): stop, write nothing.
         self.lost = False
@@ -91,6 +94,7 @@ class JobReporter:
     def _beat(self) -> None:
         try:
             while not self._stop.wait(self.heartbeat_s):
+                started = time.perf_counter()
                 try:
                     owned, cancel = job_heartbeat(job=self.job)
                 except Exception as exc:  # a database hiccup: try again at the next beat
@@ -105,6 +109,7 @@ class JobReporter:
                 # model, a long generation batch) still reach the page.
                 if time.monotonic() - self._last_flush >= self.flush_s:
                     self.flush()
+                self.spent_s += time.perf_counter() - started
         finally:
             connections.close_all()
 
@@ -134,6 +139,13 @@ class JobReporter:
 
     def callback(self, event: dict) -> bool:
         """The engine's progress callback: True asks it to stop at the end of this step."""
+        started = time.perf_counter()
+        try:
+            return self._callback(event)
+        finally:
+            self.spent_s += time.perf_counter() - started
+
+    def _callback(self, event: dict) -> bool:
         phase = str(event.get("phase") or "")
         fraction = event.get("progress")
         with self._lock:

@@ -130,7 +130,9 @@ def _complete(job: Job, outcome: Outcome, reporter: JobReporter) -> str:
     def finish(adapter: Adapter | None) -> None:
         if outcome.on_success is not None:
             outcome.on_success(adapter)
-        result = dict(outcome.result, seconds=round(reporter.elapsed_s(), 3))
+        result = dict(
+            outcome.result, seconds=round(reporter.elapsed_s(), 3), bookkeeping_s=round(reporter.spent_s, 3)
+        )
         if not job_succeed(job=job, result=result, output_adapter=adapter):
             # Rolls back the adapter row and the writes above; the stored copy is removed.
             raise JobLost()

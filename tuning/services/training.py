@@ -54,9 +54,21 @@ def dpo_config(params: dict, *, n_rows: int, checkpoints: bool) -> dict:
     }
 
 
+def log_compute(reporter: JobReporter) -> None:
+    """Where the work runs: a job log should say why it was fast or slow."""
+    import torch
+
+    if torch.cuda.is_available():
+        where = f"CUDA ({torch.cuda.get_device_name(0)})"
+    else:
+        where = f"CPU, {torch.get_num_threads()} threads"
+    reporter.log(f"torch {torch.__version__} on {where}")
+
+
 def run_dpo(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome:
     from tuning.engine.dpo import train_dpo
 
+    log_compute(reporter)
     rows = _train_rows(job)
     checkpoints = workdir / "checkpoints"
     resume = latest_checkpoint(checkpoints) if job.attempts > 1 else None
@@ -94,6 +106,7 @@ def run_dpo(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome:
 def run_reward_model(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome:
     from tuning.engine.reward import train_reward_model
 
+    log_compute(reporter)
     rows = _train_rows(job)
     output = workdir / f"output-{job.attempts}"
     shutil_rmtree(output)
