@@ -67,11 +67,22 @@ class PreferencePair(models.Model):
         # Kept both-bad: both responses are negatives (KTO).
         BOTH_BAD = "both_bad"
 
-    preference_set = models.ForeignKey(PreferenceSet, on_delete=models.CASCADE, related_name="pairs")
-    comparison = models.ForeignKey(Comparison, on_delete=models.RESTRICT, related_name="+")
-    prompt = models.ForeignKey(Prompt, on_delete=models.RESTRICT, related_name="+")
-    chosen = models.ForeignKey(Candidate, on_delete=models.RESTRICT, related_name="+")
-    rejected = models.ForeignKey(Candidate, on_delete=models.RESTRICT, related_name="+")
+    # Indexed by pair_set_order below, whose first column it is.
+    preference_set = models.ForeignKey(
+        PreferenceSet, on_delete=models.CASCADE, related_name="pairs", db_index=False
+    )
+    # RESTRICT is Django's (its deletions check these columns, through their indexes). The
+    # database keeps no foreign-key constraint on them: each one checked and share-locked the
+    # referenced row at commit, which made freezing 10^6 pairs spend most of its time in
+    # COMMIT. The freeze writes only ids it has just read in the same transaction.
+    comparison = models.ForeignKey(
+        Comparison, on_delete=models.RESTRICT, related_name="+", db_constraint=False
+    )
+    prompt = models.ForeignKey(Prompt, on_delete=models.RESTRICT, related_name="+", db_constraint=False)
+    chosen = models.ForeignKey(Candidate, on_delete=models.RESTRICT, related_name="+", db_constraint=False)
+    rejected = models.ForeignKey(
+        Candidate, on_delete=models.RESTRICT, related_name="+", db_constraint=False
+    )
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PREFERRED)
     # Training weight in (0, 1]: mean strength of the winning verdicts / 3, or 1.0.
     weight = models.FloatField(default=1.0)
