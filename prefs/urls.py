@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from prefs.views import auth, home, review, stats
+from prefs.views import auth, data, home, review, stats
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -30,4 +30,10 @@ urlpatterns = [
         name="prefs-stats-leaderboard",
     ),
     path("projects/<int:project_id>/stats/gold/", stats.stats_gold, name="prefs-stats-gold"),
+    path("projects/<int:project_id>/import/", data.import_upload, name="prefs-import"),
+    path(
+        "projects/<int:project_id>/import/confirm/", data.import_confirm, name="prefs-import-confirm"
+    ),
+    path("projects/<int:project_id>/sets/", data.sets_page, name="prefs-sets"),
+    path("sets/<int:set_id>/", data.set_page, name="prefs-set"),
 ]

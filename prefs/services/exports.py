@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 
 from django.db import connection
-from django.db.models import TextField
+from django.db.models import Exists, OuterRef, TextField
 from django.db.models.functions import Cast
 
 from prefs.formats import export as formats
@@ -140,3 +140,57 @@ def preference_set_export(
     if progress is not None:
         pairs = _counted(pairs, progress)
     return formats.stream(pairs, fmt, metadata=export_metadata(preference_set, fmt))
+
+
+def _sample(row: tuple) -> dict:
+    messages, chosen, rejected, kind, weight, agreement, votes, comparison_id = row
+    return {
+        "prompt": messages,
+        "chosen": chosen,
+        "rejected": rejected,
+        "kind": kind,
+        "weight": weight,
+        "agreement": agreement,
+        "votes": votes,
+        "comparison": comparison_id,
+    }
+
+
+_SAMPLE_COLUMNS = (
+    "prompt__messages", "chosen__text", "rejected__text", "kind", "weight", "agreement", "votes",
+    "comparison_id",
+)
+
+
+def preference_set_samples(preference_set: PreferenceSet, *, limit: int = 10) -> list[dict]:
+    """The set's first pairs, for a page to show."""
+    rows = PreferencePair.objects.filter(preference_set=preference_set).order_by("id")
+    return [_sample(r) for r in rows.values_list(*_SAMPLE_COLUMNS)[:limit]]
+
+
+def preference_set_diff_samples(preference_set: PreferenceSet, *, limit: int = 5) -> dict:
+    """A few pairs added, removed and flipped against the previous version."""
+    previous = preference_set.previous
+    if previous is None:
+        return {}
+    ours = PreferencePair.objects.filter(preference_set=preference_set)
+    theirs = PreferencePair.objects.filter(preference_set=previous)
+    changed = theirs.filter(comparison_id=OuterRef("comparison_id")).exclude(
+        kind=OuterRef("kind"), chosen_id=OuterRef("chosen_id")
+    )
+    return {
+        "added": [
+            _sample(r)
+            for r in ours.exclude(comparison_id__in=theirs.values("comparison_id"))
+            .order_by("id").values_list(*_SAMPLE_COLUMNS)[:limit]
+        ],
+        "removed": [
+            _sample(r)
+            for r in theirs.exclude(comparison_id__in=ours.values("comparison_id"))
+            .order_by("id").values_list(*_SAMPLE_COLUMNS)[:limit]
+        ],
+        "flipped": [
+            _sample(r)
+            for r in ours.filter(Exists(changed)).order_by("id").values_list(*_SAMPLE_COLUMNS)[:limit]
+        ],
+    }
