@@ -110,7 +110,10 @@ def materialise(source: str | os.PathLike, *, cache_dir: str | os.PathLike | Non
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        _dequantise_gguf(resolved.path, staging)
+        try:
+            _dequantise_gguf(resolved.path, staging)
+        except (OSError, ValueError, KeyError, RuntimeError) as error:
+            raise BadInput(f"cannot read GGUF model {resolved.path}: {error}") from error
         (staging / _CACHE_MARKER).write_text(
             json.dumps({"source": resolved.source, "gguf": str(resolved.path), "fingerprint": fingerprint})
         )

@@ -1,0 +1,1 @@
+"""Test data for the engine's tests (generated in code, nothing downloaded)."""

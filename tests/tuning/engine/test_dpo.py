@@ -1,0 +1,217 @@
+"""DPO training: reference = the starting adapter, resume = uninterrupted, cancel and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from tests.tuning.engine.conftest import read_json
+from tests.tuning.engine.data.pairs import polite_rude_pairs
+from tuning.engine.dpo import DPOConfig, train_dpo
+from tuning.engine.errors import BadInput, Cancelled, TrainingDiverged
+from tuning.engine.sources import base_fingerprint
+
+FAST = {"batch_size": 4, "learning_rate": 1e-2, "lora": {"r": 4, "alpha": 8}}
+
+
+def _weights(adapter_dir):
+    from safetensors.torch import load_file
+
+    return load_file(f"{adapter_dir}/adapter_model.safetensors")
+
+
+def test_on_an_existing_adapter_the_first_step_has_exactly_zero_rewards(tiny_model, trained_adapter, tmp_path):
+    from tuning.engine.reward import implicit_rewards
+
+    rows = polite_rude_pairs(8, seed=11)
+    # Against the bare base the trained adapter has clear rewards...
+    against_base = implicit_rewards(source=tiny_model, adapter=trained_adapter, parent_adapter=None, rows=rows, beta=0.1)
+    assert all(r["chosen"] != 0 for r in against_base)
+    # ...but training on top of it starts from it: the reference is base + this same adapter.
+    result = train_dpo(source=tiny_model, adapter=trained_adapter, rows=rows, output_dir=tmp_path / "next", config=FAST)
+    first = result["history"][0]
+    assert first["rewards/chosen"] == 0.0 and first["rewards/rejected"] == 0.0
+    assert first["loss"] == pytest.approx(math.log(2))
+    # After one update the policy has moved away from its reference.
+    assert result["history"][-1]["rewards/chosen"] != 0.0
+
+
+def test_a_fresh_adapter_learns_the_preference(tiny_model, tmp_path):
+    result = train_dpo(
+        source=tiny_model,
+        rows=polite_rude_pairs(40),
+        output_dir=tmp_path / "out",
+        config={**FAST, "epochs": 4, "heldout_fraction": 0.25},
+    )
+    assert result["history"][0]["rewards/margins"] == 0.0
+    assert result["metrics"]["eval_rewards/accuracies"] >= 0.9
+    assert result["metrics"]["loss"] < math.log(2)
+    assert result["steps"] == 4 * 8  # 30 training pairs in batches of 4, four epochs
+
+
+def test_the_output_folder_holds_the_adapter_and_its_metadata(tiny_model, trained_adapter, tmp_path):
+    rows = polite_rude_pairs(8)
+    result = train_dpo(source=tiny_model, adapter=trained_adapter, rows=rows, output_dir=tmp_path / "v2", config=FAST)
+    meta = read_json(tmp_path / "v2" / "prefloop.json")
+    assert meta["parent_adapter"] == trained_adapter
+    assert meta["base_fingerprint"] == base_fingerprint(tiny_model)
+    assert meta["data_hash"] == result["data_hash"]
+    assert meta["hyperparameters"]["learning_rate"] == 1e-2
+    assert meta["final_metrics"]["loss"] == result["metrics"]["loss"]
+    assert {"torch", "transformers", "trl", "peft"} <= set(meta["library_versions"])
+    assert (tmp_path / "v2" / "adapter_model.safetensors").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v2"]
+
+
+def test_progress_events_carry_the_training_metrics(tiny_model, tmp_path):
+    events = []
+    train_dpo(source=tiny_model, rows=polite_rude_pairs(8), output_dir=tmp_path / "out", config=FAST, progress=events.append)
+    train = [e for e in events if e["phase"] == "train"]
+    assert [e["step"] for e in train] == [1, 2]
+    expected = {
+        "phase", "step", "total_steps", "progress", "eta_s", "loss", "rewards/chosen", "rewards/rejected",
+        "rewards/margins", "rewards/accuracies", "learning_rate", "tokens_per_s", "epoch",
+    }
+    assert expected <= set(train[-1])
+    assert train[-1]["progress"] == 1.0 and train[-1]["epoch"] == 1.0
+
+
+def test_resuming_from_a_checkpoint_repeats_the_uninterrupted_run(tiny_model, tmp_path):
+    rows = polite_rude_pairs(16)
+    config = {**FAST, "epochs": 2, "checkpoint_every": 3}
+    whole = train_dpo(
+        source=tiny_model, rows=rows, output_dir=tmp_path / "whole", config=config, checkpoint_dir=tmp_path / "ck1"
+    )
+    # A second run is interrupted after step 4; the checkpoint of step 3 is kept aside, as a
+    # worker that died would have left it (a *cancelled* run removes its own checkpoints).
+    with pytest.raises(Cancelled):
+        train_dpo(
+            source=tiny_model,
+            rows=rows,
+            output_dir=tmp_path / "split",
+            config=config,
+            checkpoint_dir=tmp_path / "ck2",
+            progress=_keep_checkpoint_and_stop(tmp_path / "ck2" / "step-000003", tmp_path / "kept", at_step=4),
+        )
+    assert not (tmp_path / "split").exists()
+    resumed = train_dpo(
+        source=tiny_model,
+        rows=rows,
+        output_dir=tmp_path / "split",
+        config=config,
+        resume_from=tmp_path / "kept",
+        checkpoint_dir=tmp_path / "ck3",
+    )
+    assert resumed["steps"] == whole["steps"] == 8
+    assert [e["loss"] for e in resumed["history"]] == pytest.approx([e["loss"] for e in whole["history"]], abs=1e-6)
+    a, b = _weights(tmp_path / "whole"), _weights(tmp_path / "split")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+
+
+def _keep_checkpoint_and_stop(checkpoint, keep, *, at_step):
+    import shutil
+
+    def progress(event):
+        if event["phase"] == "train" and event["step"] == at_step:
+            shutil.copytree(checkpoint, keep)
+            return True
+        return False
+
+    return progress
+
+
+def test_a_checkpoint_of_another_run_is_refused(tiny_model, tmp_path):
+    rows = polite_rude_pairs(8)
+    keep = tmp_path / "kept"
+    with pytest.raises(Cancelled):
+        train_dpo(
+            source=tiny_model, rows=rows, output_dir=tmp_path / "a", config={**FAST, "checkpoint_every": 1},
+            checkpoint_dir=tmp_path / "ck",
+            progress=_keep_checkpoint_and_stop(tmp_path / "ck" / "step-000001", keep, at_step=1),
+        )
+    with pytest.raises(BadInput, match="belongs to another run: its config differs"):
+        train_dpo(source=tiny_model, rows=rows, output_dir=tmp_path / "b", config={**FAST, "beta": 0.5}, resume_from=keep)
+    with pytest.raises(BadInput, match="belongs to another run: its data_hash differs"):
+        train_dpo(source=tiny_model, rows=rows[:6], output_dir=tmp_path / "b", config=FAST, resume_from=keep)
+
+
+def test_cancelling_leaves_no_output_and_no_checkpoints(tiny_model, tmp_path):
+    with pytest.raises(Cancelled, match="step 2"):
+        train_dpo(
+            source=tiny_model,
+            rows=polite_rude_pairs(16),
+            output_dir=tmp_path / "out",
+            config={**FAST, "checkpoint_every": 1},
+            checkpoint_dir=tmp_path / "ck",
+            progress=lambda e: e["phase"] == "train" and e["step"] == 2,
+        )
+    assert not (tmp_path / "out").exists()
+    assert list((tmp_path / "ck").iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_nan_loss_stops_the_run_with_a_clear_error(tiny_model, tmp_path):
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step \d+ .*lower the learning rate"):
+        train_dpo(
+            source=tiny_model,
+            rows=polite_rude_pairs(16),
+            output_dir=tmp_path / "out",
+            config={**FAST, "learning_rate": 1e30, "max_grad_norm": 0.0, "epochs": 3},
+        )
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("loss_type", "first_loss"),
+    [("sigmoid", math.log(2)), ("robust", math.log(2)), ("sigmoid_norm", math.log(2)), ("hinge", 1.0), ("ipo", 25.0)],
+)
+def test_every_required_loss_type_trains(tiny_model, tmp_path, loss_type, first_loss):
+    result = train_dpo(
+        source=tiny_model,
+        rows=polite_rude_pairs(8),
+        output_dir=tmp_path / "out",
+        config={**FAST, "loss_type": loss_type, "label_smoothing": 0.1 if loss_type == "robust" else 0.0},
+    )
+    # At zero margin: -log sigmoid(0) = log 2, hinge 1 - 0 = 1, IPO (0 - 1/(2 beta))^2 = 25.
+    assert result["history"][0]["loss"] == pytest.approx(first_loss)
+    assert result["history"][-1]["loss"] < first_loss
+
+
+def test_an_empty_set_is_refused(tiny_model, tmp_path):
+    with pytest.raises(BadInput, match="preference set is empty"):
+        train_dpo(source=tiny_model, rows=[], output_dir=tmp_path / "out", config=FAST)
+
+
+def test_over_long_rows_follow_the_truncation_setting(tiny_model, tmp_path):
+    rows = polite_rude_pairs(8)
+    rows[3] = {**rows[3], "chosen": [{"role": "assistant", "content": "so " * 200}]}
+    truncated = train_dpo(
+        source=tiny_model, rows=rows, output_dir=tmp_path / "t", config={**FAST, "max_length": 160}
+    )
+    assert truncated["data"]["truncated"] == 1 and truncated["data"]["kept"] == 8
+    dropped = train_dpo(
+        source=tiny_model, rows=rows, output_dir=tmp_path / "d", config={**FAST, "max_length": 160, "truncation": "drop"}
+    )
+    assert dropped["data"]["dropped_rows"] == [3] and dropped["data"]["kept"] == 7
+    with pytest.raises(BadInput, match=r"longer than max_length=160 tokens: row 3"):
+        train_dpo(source=tiny_model, rows=rows, output_dir=tmp_path / "e", config={**FAST, "max_length": 160, "truncation": "error"})
+
+
+def test_a_missing_or_foreign_adapter_is_refused_before_any_work(tiny_model, other_tiny_model, trained_adapter, tmp_path):
+    with pytest.raises(BadInput, match="does not exist"):
+        train_dpo(source=tiny_model, adapter=tmp_path / "nope", rows=polite_rude_pairs(4), output_dir=tmp_path / "o")
+    with pytest.raises(BadInput, match="trained on another base model"):
+        train_dpo(source=other_tiny_model, adapter=trained_adapter, rows=polite_rude_pairs(4), output_dir=tmp_path / "o")
+
+
+def test_bad_settings_are_named(tiny_model, tmp_path):
+    with pytest.raises(BadInput, match="unknown DPO settings: lr"):
+        DPOConfig.from_value({"lr": 1})
+    with pytest.raises(BadInput, match="unknown loss type 'kto'"):
+        train_dpo(source=tiny_model, rows=polite_rude_pairs(4), output_dir=tmp_path / "o", config={"loss_type": "kto"})
+    with pytest.raises(BadInput, match="batch_size must be >= 1"):
+        train_dpo(source=tiny_model, rows=polite_rude_pairs(4), output_dir=tmp_path / "o", config={"batch_size": 0})
