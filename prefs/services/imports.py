@@ -476,10 +476,13 @@ def import_run(
     if not check.ok:
         raise ImportRejected(check.errors, check.error_count, check.format)
     limit = _limit(max_bytes)
-    state = _State(project=project, queue_labelled=queue_labelled)
     writers = {PairRecord: _write_pairs, PromptRecord: _write_prompts, CandidateRecord: _write_candidates}
     try:
         with transaction.atomic():
+            # Imports into one project take turns on its row: two overlapping files imported at
+            # once would otherwise each miss the other's uncommitted rows and write both copies.
+            Project.objects.select_for_update().filter(pk=project.pk).first()
+            state = _State(project=project, queue_labelled=queue_labelled)
             records = (item for _, item in _records(stream, check.format, limit, progress, "writing"))
             for batch in _batched(records, BATCH):
                 by_kind: dict[type, list] = {}

@@ -202,3 +202,33 @@ def test_an_empty_file_is_refused(project):
     with pytest.raises(ImportRejected) as caught:
         import_run(project=project, stream=io.BytesIO(b"\n\n"))
     assert caught.value.errors == [{"line": None, "field": "", "message": "The file holds no rows."}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_overlapping_imports_at_once_never_double_a_pair():
+    import threading
+
+    from django.db import connection
+
+    from prefs.models import Project
+
+    project = Project.objects.create(name="Concurrent")
+    results, failures = [], []
+
+    def run(rows):
+        try:
+            results.append(import_run(project=project, stream=jsonl(rows)))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=([native(i) for i in range(k, k + 300)],)) for k in (0, 100)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
+    assert Comparison.objects.filter(project=project).count() == 400
+    assert sorted(r.duplicates for r in results) == [0, 200]
