@@ -22,6 +22,33 @@ app = Celery("prefloop")
 ROUTES = {"job_run": {"queue": "gpu"}, "jobs_maintain": {"queue": "default"}}
 
 
+def transport_options(broker: str) -> dict:
+    """Kombu transport options for a broker URL (also used for one-off connections)."""
+    from django.conf import settings
+
+    if broker.startswith(("redis://", "rediss://")):
+        return {
+            # Redis redelivers an unacknowledged message after this long; it must outlast the
+            # longest job, or a running job's message would be handed to a second worker.
+            "visibility_timeout": settings.PREFLOOP_JOB_TIME_LIMIT_S + 3600,
+            "socket_connect_timeout": 4,
+            "socket_timeout": 30,
+        }
+    if broker.startswith("filesystem://"):
+        # The embedded broker: messages are files in one folder that the web process and
+        # the worker share.
+        folder = settings.CELERY_BROKER_DIR
+        (folder / "queue").mkdir(parents=True, exist_ok=True)
+        (folder / "processed").mkdir(parents=True, exist_ok=True)
+        return {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+        }
+    return {}
+
+
 def _configure(app: Celery) -> None:
     from django.conf import settings
 
@@ -29,6 +56,7 @@ def _configure(app: Celery) -> None:
     time_limit = settings.PREFLOOP_JOB_TIME_LIMIT_S
     conf = {
         "broker_url": broker,
+        "broker_transport_options": transport_options(broker),
         "task_ignore_result": True,
         "task_default_queue": "default",
         "task_queues": [Queue("default"), Queue("gpu")],
@@ -51,28 +79,6 @@ def _configure(app: Celery) -> None:
         "broker_connection_timeout": 4,
         "worker_hijack_root_logger": False,
     }
-    if broker.startswith(("redis://", "rediss://")):
-        conf["broker_transport_options"] = {
-            # Redis redelivers an unacknowledged message after this long; it must outlast the
-            # longest job, or a running job's message would be handed to a second worker.
-            "visibility_timeout": time_limit + 3600,
-            "socket_connect_timeout": 4,
-            "socket_timeout": 30,
-        }
-    elif broker.startswith("filesystem://"):
-        # The embedded broker: messages are files in one folder that the web process and
-        # the worker share.
-        folder = settings.CELERY_BROKER_DIR
-        (folder / "queue").mkdir(parents=True, exist_ok=True)
-        (folder / "processed").mkdir(parents=True, exist_ok=True)
-        conf["broker_transport_options"] = {
-            "data_folder_in": str(folder / "queue"),
-            "data_folder_out": str(folder / "queue"),
-            "processed_folder": str(folder / "processed"),
-            "store_processed": False,
-            # Exchange tables (remote control, broadcast) live beside the queue, not in the cwd.
-            "control_folder": str(folder / "control"),
-        }
     app.conf.update(conf)
 
 

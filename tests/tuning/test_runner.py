@@ -55,6 +55,7 @@ def test_a_second_delivery_of_the_same_job_does_nothing(tuning_project, admin_us
 
 def test_a_successful_dpo_job_starts_an_evaluation_whose_pairs_reach_reviewers(tuning_project, admin_user, reviewer):
     from prefs.services.assignment import comparison_next_for
+    from prefs.services.judging import Verdict, judgment_record
     from tuning.models import Evaluation, EvaluationPair
 
     # A large learning rate moves the tiny model enough that before and after answer differently.
@@ -75,7 +76,57 @@ def test_a_successful_dpo_job_starts_an_evaluation_whose_pairs_reach_reviewers(t
     seen = set()
     while (assignment := comparison_next_for(reviewer=reviewer, project=tuning_project)) is not None:
         seen.add(assignment.comparison_id)
-        from prefs.services.judging import Verdict, judgment_record
-
         judgment_record(reviewer=reviewer, assignment_id=assignment.pk, verdict=Verdict(choice="left"))
     assert set(pairs.values_list("comparison_id", flat=True)) <= seen
+
+
+def test_a_generate_job_puts_answer_pairs_into_the_review_queue(tuning_project, admin_user):
+    from prefs.models import Comparison
+
+    job = job_launch(
+        kind="generate", project=tuning_project, created_by=admin_user,
+        params={"opponent": "same", "split": "heldout", "max_new_tokens": 8, "temperature": 1.0},
+    )
+    assert job_run(job_id=job.pk, worker="test") == Job.State.SUCCEEDED
+    job.refresh_from_db()
+    made = Comparison.objects.filter(project=tuning_project, origin="sampling")
+    assert made.count() == job.result["comparisons"] == 3 - job.result["identical"]
+    assert all(c.prompt.split == "heldout" for c in made)
+    assert all(c.candidate_a.sampling["job"] == job.pk for c in made)
+
+
+def test_a_reward_model_job_registers_a_reward_adapter(tuning_project, admin_user):
+    job = job_launch(
+        kind="reward_model", project=tuning_project, created_by=admin_user,
+        preference_set_id=frozen_set(tuning_project).pk, params={"max_steps": 2, "batch_size": 2},
+    )
+    assert job_run(job_id=job.pk, worker="test") == Job.State.SUCCEEDED, Job.objects.get(pk=job.pk).error
+    job.refresh_from_db()
+    assert job.output_adapter.kind == Adapter.Kind.REWARD
+    assert not Job.objects.filter(source_job=job).exists()  # reward models are not before/after evaluated
+
+
+def test_rejection_sampling_distils_the_best_answers_into_a_child_adapter(tuning_project, admin_user):
+    parent = _dpo(tuning_project, admin_user, learning_rate=0.05)
+    assert job_run(job_id=parent.pk, worker="test") == Job.State.SUCCEEDED
+    parent.refresh_from_db()
+    job = job_launch(
+        kind="rejection_sampling", project=tuning_project, created_by=admin_user, adapter_id=parent.output_adapter_id,
+        params={"n": 2, "max_prompts": 3, "max_new_tokens": 8, "epochs": 1, "batch_size": 2, "evaluate": False},
+    )
+    assert job_run(job_id=job.pk, worker="test") == Job.State.SUCCEEDED, Job.objects.get(pk=job.pk).error
+    job.refresh_from_db()
+    assert job.result["samples"] == 6 and job.result["kept"] == 3
+    assert job.output_adapter.parent_id == parent.output_adapter_id
+
+
+def test_a_job_whose_engine_refuses_the_input_fails_with_the_engines_reason(tuning_project, admin_user):
+    from tuning.models import BaseModel
+
+    job = _dpo(tuning_project, admin_user)
+    # The base model's folder disappeared after the launch was checked.
+    BaseModel.objects.filter(pk=tuning_project.base_model_id).update(source="/nowhere/model")
+    assert job_run(job_id=job.pk, worker="test") == Job.State.FAILED
+    job.refresh_from_db()
+    assert "not found" in job.error and job.finished_at is not None
+    assert not Adapter.objects.filter(job=job).exists()

@@ -152,15 +152,16 @@ def redis_server(tmp_path):
     server.stop()
 
 
-@pytest.fixture
-def worker_env(tmp_path, redis_server, settings):
+def make_worker_env(settings, folder: Path, *, broker_url: str, model_cache: Path | None = None) -> dict:
     """The environment of a worker process; this process's settings follow the same values."""
+    model_cache = model_cache or folder / "models"
     for name, value in TIMINGS.items():
         setattr(settings, name, value)
-    settings.CELERY_BROKER_URL = redis_server.url
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.PREFLOOP_JOB_DIR = tmp_path / "jobs"
-    settings.PREFLOOP_MODEL_CACHE = tmp_path / "models"
+    settings.CELERY_BROKER_URL = broker_url
+    settings.CELERY_BROKER_DIR = folder / "broker"
+    settings.MEDIA_ROOT = folder / "media"
+    settings.PREFLOOP_JOB_DIR = folder / "jobs"
+    settings.PREFLOOP_MODEL_CACHE = model_cache
     env = {
         key: value
         for key, value in os.environ.items()
@@ -170,18 +171,24 @@ def worker_env(tmp_path, redis_server, settings):
     env.update(
         {
             "DATABASE_URL": database_url(),
-            "CELERY_BROKER_URL": redis_server.url,
-            "MEDIA_ROOT": str(tmp_path / "media"),
-            "PREFLOOP_JOB_DIR": str(tmp_path / "jobs"),
-            "PREFLOOP_MODEL_CACHE": str(tmp_path / "models"),
-            "PREFLOOP_GPU_LOCK_DIR": str(tmp_path),
-            "PREFLOOP_VAR_DIR": str(tmp_path / "var"),
+            "CELERY_BROKER_URL": broker_url,
+            "CELERY_BROKER_DIR": str(folder / "broker"),
+            "MEDIA_ROOT": str(folder / "media"),
+            "PREFLOOP_JOB_DIR": str(folder / "jobs"),
+            "PREFLOOP_MODEL_CACHE": str(model_cache),
+            "PREFLOOP_GPU_LOCK_DIR": str(folder),
+            "PREFLOOP_VAR_DIR": str(folder / "var"),
             "DJANGO_SETTINGS_MODULE": "config.settings",
             # Two cores at most, so a test worker does not starve the test process.
             "OMP_NUM_THREADS": "1",
         }
     )
     return env
+
+
+@pytest.fixture
+def worker_env(tmp_path, redis_server, settings):
+    return make_worker_env(settings, tmp_path, broker_url=redis_server.url)
 
 
 @pytest.fixture

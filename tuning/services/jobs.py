@@ -95,11 +95,12 @@ def job_queue(*, job_id: int) -> str:
 
 
 def _send(job_id: int) -> None:
-    from workers.celery import app
+    from workers.celery import app, transport_options
 
     # A connection of its own with a short timeout: when the broker is down the launch request
     # must answer at once (the job is safe in the database), not hang in Celery's retry loop.
-    with app.connection_for_write(settings.CELERY_BROKER_URL, connect_timeout=3) as conn:
+    url = settings.CELERY_BROKER_URL
+    with app.connection_for_write(url, connect_timeout=3, transport_options=transport_options(url)) as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0.5, timeout=3)
         app.send_task(
             RUN_TASK,

@@ -1,0 +1,91 @@
+"""The evaluation's verdict: after's win rate over each opponent, ties half, with an interval."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from prefs.models import Comparison, Prompt
+from prefs.services.assignment import comparison_next_for
+from prefs.services.comparisons import CandidateSpec, comparison_create
+from prefs.services.judging import Verdict, judgment_record
+from prefs.stats.winrate import win_rate
+from tests.factories import make_reviewers
+from tuning.models import Adapter, Evaluation, EvaluationPair
+from tuning.services.evaluations import evaluation_rows, evaluation_summary
+from tuning.services.launch import job_launch
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def evaluation(tuning_project, admin_user):
+    after = Adapter.objects.create(base_model=tuning_project.base_model, project=tuning_project, name="v2", path="x")
+    job = job_launch(kind="evaluate", project=tuning_project, created_by=admin_user, adapter_id=after.pk)
+    evaluation = Evaluation.objects.get(job=job)
+    for prompt in Prompt.objects.filter(project=tuning_project, split="heldout"):
+        for arm in ("before", "base"):
+            comparison = comparison_create(
+                project=tuning_project, prompt=prompt,
+                a=CandidateSpec(f"after answer {prompt.pk}", source="v2", adapter_id=after.pk),
+                b=CandidateSpec(f"{arm} answer {prompt.pk}", source=arm),
+                origin=Comparison.Origin.EVALUATION, required_judgments=4,
+            )
+            EvaluationPair.objects.create(
+                evaluation=evaluation, prompt=prompt, arm=arm, comparison=comparison,
+                after_candidate=comparison.candidate_a, other_candidate=comparison.candidate_b,
+            )
+    return evaluation
+
+
+def _judge(reviewer, project, pick) -> None:
+    """`pick(arm)` says what the reviewer thinks of after vs that opponent: after, other, tie, both_bad."""
+    while (assignment := comparison_next_for(reviewer=reviewer, project=project)) is not None:
+        comparison = assignment.comparison
+        wanted = pick(comparison.evaluation_pair.arm) if hasattr(comparison, "evaluation_pair") else "tie"
+        if wanted in ("after", "other"):
+            after_left = assignment.left_is_a  # after is candidate A
+            choice = "left" if (wanted == "after") == after_left else "right"
+        else:
+            choice = wanted
+        judgment_record(reviewer=reviewer, assignment_id=assignment.pk, verdict=Verdict(choice=choice))
+
+
+def test_the_win_rate_counts_reviewers_blind_verdicts_whatever_side_they_saw(evaluation, tuning_project, django_user_model):
+    alice, bob, carol, dan = make_reviewers(django_user_model, tuning_project, 4)
+    _judge(alice, tuning_project, lambda arm: "after")
+    _judge(bob, tuning_project, lambda arm: "after" if arm == "before" else "other")
+    _judge(carol, tuning_project, lambda arm: "tie")
+    _judge(dan, tuning_project, lambda arm: "both_bad")
+    arms = {arm["arm"]: arm for arm in evaluation_summary(evaluation)["arms"]}
+    # 3 held-out prompts: before gets 6 wins and 6 halves; base gets 3 wins, 3 losses, 6 halves.
+    assert arms["before"] == {"arm": "before", "label": "before (input adapter)", "pairs": 3, **win_rate(wins=6, losses=0, ties=6)}
+    assert arms["before"]["rate"] == 0.75
+    assert arms["base"]["rate"] == 0.5 and arms["base"]["low"] < 0.5 < arms["base"]["high"]
+
+
+def test_with_no_verdicts_yet_the_rate_is_unknown_and_the_interval_is_everything(evaluation):
+    arms = evaluation_summary(evaluation)["arms"]
+    assert [(a["arm"], a["rate"], a["low"], a["high"]) for a in arms] == [("before", None, 0.0, 1.0), ("base", None, 0.0, 1.0)]
+
+
+def test_the_page_and_the_api_show_after_beside_each_opponent_per_prompt(evaluation, admin_user, tuning_project, reviewer):
+    rows = evaluation_rows(evaluation)
+    assert len(rows) == 3
+    assert [o["arm"] for o in rows[0]["opponents"]] == ["base", "before"]
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    body = client.get(f"/api/v1/evaluations/{evaluation.pk}/").json()
+    assert body["state"] == "queued" and len(body["pairs"]) == 3
+    assert body["pairs"][0]["after"].startswith("after answer")
+    from django.test import Client
+
+    web = Client()
+    web.force_login(admin_user)
+    page = web.get(f"/evaluations/{evaluation.pk}/").content.decode()
+    assert "after answer" in page and "before answer" in page and "Promote v2" in page
+    # Reviewers never learn which side is the new adapter.
+    next_pair = APIClient()
+    next_pair.force_authenticate(reviewer)
+    shown = next_pair.get(f"/api/v1/projects/{tuning_project.pk}/next/").json()
+    assert "v2" not in str(shown) and "adapter" not in str(shown)
