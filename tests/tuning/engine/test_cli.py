@@ -1,0 +1,67 @@
+"""The command line, run as a user would: a subprocess, files in, JSON out, no database."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.tuning.engine.data.pairs import polite_rude_pairs
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _engine(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tuning.engine", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+
+
+def _write_rows(path: Path, rows: list[dict]) -> Path:
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_dpo_then_generate_then_evaluate(tiny_model, tmp_path):
+    rows = _write_rows(tmp_path / "rows.jsonl", polite_rude_pairs(12))
+    trained = _engine(
+        "dpo", "--source", tiny_model, "--rows", str(rows), "--output-dir", str(tmp_path / "adapter"),
+        "--learning-rate", "0.01", "--lora-r", "4", "--lora-layers", "last_third", "--batch-size", "4",
+    )
+    assert trained.returncode == 0, trained.stderr
+    result = json.loads(trained.stdout)
+    assert result["steps"] == 3 and len(result["history"]) == 3
+    assert "train:" in trained.stderr  # the progress bar
+    assert json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["layers_to_transform"] == [2]
+
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(json.dumps(["Where is Paris?", [{"role": "user", "content": "hi"}]]))
+    sampled = _engine(
+        "generate", "--source", tiny_model, "--adapter", str(tmp_path / "adapter"), "--prompts", str(prompts),
+        "-n", "3", "--max-new-tokens", "4", "--quiet",
+    )
+    assert sampled.returncode == 0, sampled.stderr
+    assert [len(samples) for samples in json.loads(sampled.stdout)] == [3, 3]
+
+    evaluated = _engine(
+        "evaluate", "--source", tiny_model, "--adapter", str(tmp_path / "adapter"), "--rows", str(rows),
+        "--output", str(tmp_path / "eval.json"), "--quiet",
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    accuracy = json.loads((tmp_path / "eval.json").read_text())["preference_accuracy"]
+    assert accuracy["n"] == 12 and accuracy["accuracy"] > 0.5
+
+
+def test_bad_input_exits_2_with_the_cause(tiny_model, tmp_path):
+    rows = _write_rows(tmp_path / "rows.jsonl", polite_rude_pairs(4))
+    missing = _engine(
+        "dpo", "--source", tiny_model, "--rows", str(rows), "--adapter", str(tmp_path / "nope"),
+        "--output-dir", str(tmp_path / "out"),
+    )
+    assert missing.returncode == 2
+    assert "adapter folder" in missing.stderr and "does not exist" in missing.stderr
+    empty = _engine("dpo", "--source", tiny_model, "--rows", str(_write_rows(tmp_path / "e.jsonl", [])),
+                    "--output-dir", str(tmp_path / "out"))
+    assert empty.returncode == 2 and "preference set is empty" in empty.stderr
+    assert not (tmp_path / "out").exists()

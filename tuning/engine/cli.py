@@ -1,0 +1,399 @@
+"""``python -m tuning.engine {generate,dpo,reward-model,rejection-sample,evaluate} ...``
+
+The engine from a shell, with no database: inputs are JSON / JSONL files, the result is one JSON
+document on stdout (or in ``--output``), progress bars go to stderr. Every setting of a config
+dataclass is a flag (``--learning-rate``, ``--lora-r``...). Exit status: 0 done, 2 bad input,
+3 training diverged, 130 stopped (Ctrl-C asks the engine to stop cleanly at the end of a step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+from tuning.engine.errors import BadInput, Cancelled, EngineError, TrainingDiverged
+from tuning.engine.sources import DEFAULT_SOURCE
+
+# -- reading inputs ----------------------------------------------------------------------------
+
+
+def read_records(path: str) -> list:
+    """A JSON list, or JSON Lines (one value per line), from a file ("-" = stdin)."""
+    text = sys.stdin.read() if path == "-" else _read_text(path)
+    stripped = text.strip()
+    if not stripped:
+        return []
+    if stripped.startswith("["):
+        try:
+            value = json.loads(stripped)
+        except json.JSONDecodeError as error:
+            raise BadInput(f"{path}: not valid JSON ({error})") from error
+        return value
+    records = []
+    for number, line in enumerate(stripped.splitlines(), start=1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise BadInput(f"{path}, line {number}: not valid JSON ({error})") from error
+    return records
+
+
+def _read_text(path: str) -> str:
+    file = Path(path)
+    if not file.is_file():
+        raise BadInput(f"input file {path} does not exist")
+    return file.read_text()
+
+
+def read_prompts(path: str) -> list[list[dict]]:
+    """Prompts as conversations: each record is a message list, a string, or has "prompt"/"messages"."""
+    prompts = []
+    for record in read_records(path):
+        if isinstance(record, dict):
+            record = record.get("prompt", record.get("messages"))
+        if isinstance(record, str):
+            record = [{"role": "user", "content": record}]
+        prompts.append(record)
+    return prompts
+
+
+# -- config flags from dataclasses -------------------------------------------------------------
+
+
+def _flag_type(annotation: Any, default: Any):
+    text = str(annotation)
+    if isinstance(default, bool) or "bool" in text:
+        return _boolean
+    if isinstance(default, int) or text.startswith("int"):
+        return int
+    if isinstance(default, float) or text.startswith("float"):
+        return float
+    return str
+
+
+def _boolean(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_class: type, *, skip: tuple[str, ...] = ()) -> None:
+    """One ``--name`` flag per dataclass field (defaults stay the dataclass's)."""
+    hints = typing.get_type_hints(config_class)
+    group = parser.add_argument_group(f"{config_class.__name__} settings")
+    for item in dataclasses.fields(config_class):
+        if item.name in skip or item.name == "lora":
+            continue
+        default = item.default if item.default is not dataclasses.MISSING else None
+        group.add_argument(
+            f"--{item.name.replace('_', '-')}",
+            dest=f"cfg_{item.name}",
+            type=_flag_type(hints[item.name], default),
+            default=None,
+            help=f"default: {default}",
+        )
+    if any(f.name == "lora" for f in dataclasses.fields(config_class)):
+        group.add_argument("--lora-r", dest="lora_r", type=int, help="LoRA rank of a fresh adapter")
+        group.add_argument("--lora-alpha", dest="lora_alpha", type=int)
+        group.add_argument("--lora-dropout", dest="lora_dropout", type=float)
+        group.add_argument("--lora-targets", dest="lora_target_modules", help="comma-separated module names")
+        group.add_argument("--lora-layers", dest="lora_layers", help="all | last_third | START:END")
+
+
+def config_from_args(args: argparse.Namespace) -> dict:
+    config = {key[4:]: value for key, value in vars(args).items() if key.startswith("cfg_") and value is not None}
+    lora = {}
+    for key in ("r", "alpha", "dropout"):
+        if getattr(args, f"lora_{key}", None) is not None:
+            lora[key] = getattr(args, f"lora_{key}")
+    if getattr(args, "lora_target_modules", None):
+        lora["target_modules"] = [m.strip() for m in args.lora_target_modules.split(",") if m.strip()]
+    if getattr(args, "lora_layers", None):
+        layers = args.lora_layers
+        if ":" in layers:
+            start, end = layers.split(":", 1)
+            layers = [int(start), int(end)]
+        lora["layers"] = layers
+    if lora:
+        config["lora"] = lora
+    return config
+
+
+# -- progress bars -----------------------------------------------------------------------------
+
+
+class ProgressBars:
+    """One tqdm bar per phase on stderr; Ctrl-C asks the engine to stop at the next event."""
+
+    SHOWN = ("loss", "rewards/accuracies", "rewards/margins", "accuracy", "tokens_per_s")
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.bars: dict[str, Any] = {}
+        self.stop = False
+
+    def request_stop(self, signum, frame) -> None:
+        if self.stop:
+            raise KeyboardInterrupt
+        self.stop = True
+        sys.stderr.write("\nstopping at the end of this step (Ctrl-C again to abort at once)\n")
+
+    def __call__(self, event: dict) -> bool:
+        if self.enabled:
+            from tqdm import tqdm
+
+            phase = event.get("phase", "work")
+            bar = self.bars.get(phase)
+            if bar is None:
+                for other in self.bars.values():
+                    other.close()
+                bar = self.bars[phase] = tqdm(total=event.get("total_steps"), desc=phase, file=sys.stderr)
+            if event.get("step") is not None:
+                bar.n = event["step"]
+            shown = {k.split("/")[-1]: f"{v:.4g}" for k, v in event.items() if k in self.SHOWN and isinstance(v, float)}
+            if shown:
+                bar.set_postfix(shown, refresh=False)
+            bar.refresh()
+            if event.get("message") and phase not in ("prepare", "generate", "score"):
+                tqdm.write(event["message"], file=sys.stderr)
+        return self.stop
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", default=DEFAULT_SOURCE, help=f"base model (default {DEFAULT_SOURCE})")
+    parser.add_argument("--cache-dir", help="where dequantised GGUF models are cached")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if present)")
+    parser.add_argument("--dtype", help="float32, bfloat16... (default: bf16 on CUDA, fp32 on CPU)")
+    parser.add_argument("--output", help="write the JSON result here instead of stdout")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _runtime(args) -> dict:
+    return {"cache_dir": args.cache_dir, "device": args.device, "dtype": args.dtype}
+
+
+def cmd_generate(args, progress) -> Any:
+    from tuning.engine.generation import generate
+
+    return generate(
+        source=args.source,
+        adapter=args.adapter,
+        prompts=read_prompts(args.prompts),
+        n=args.n,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        system_prompt=args.system_prompt,
+        progress=progress,
+        **_runtime(args),
+    )
+
+
+def cmd_dpo(args, progress) -> Any:
+    from tuning.engine.dpo import train_dpo
+
+    return train_dpo(
+        source=args.source,
+        adapter=args.adapter,
+        rows=read_records(args.rows),
+        output_dir=args.output_dir,
+        config=config_from_args(args),
+        progress=progress,
+        resume_from=args.resume_from,
+        checkpoint_dir=args.checkpoint_dir,
+        **_runtime(args),
+    )
+
+
+def cmd_reward_model(args, progress) -> Any:
+    from tuning.engine.reward import train_reward_model
+
+    return train_reward_model(
+        source=args.source,
+        rows=read_records(args.rows),
+        output_dir=args.output_dir,
+        config=config_from_args(args),
+        progress=progress,
+        **_runtime(args),
+    )
+
+
+def _reward_from_args(args) -> dict:
+    if args.reward_model and args.implicit_adapter:
+        raise BadInput("choose one reward: --reward-model or --implicit-adapter")
+    if args.reward_model:
+        return {"kind": "model", "path": args.reward_model}
+    if args.implicit_adapter:
+        return {"kind": "implicit", "adapter": args.implicit_adapter, "parent": args.implicit_parent, "beta": args.beta}
+    raise BadInput("a reward is needed: --reward-model PATH or --implicit-adapter PATH [--implicit-parent PATH]")
+
+
+def cmd_rejection_sample(args, progress) -> Any:
+    from tuning.engine.rejection import rejection_sample
+
+    return rejection_sample(
+        source=args.source,
+        adapter=args.adapter,
+        prompts=read_prompts(args.prompts),
+        reward=_reward_from_args(args),
+        config=config_from_args(args),
+        output_dir=args.output_dir,
+        progress=progress,
+        **_runtime(args),
+    )
+
+
+def cmd_evaluate(args, progress) -> Any:
+    from tuning.engine import evaluation
+
+    if not (args.rows or args.prompts or args.drift):
+        raise BadInput("nothing to evaluate: give --rows (accuracy), --prompts (before/after) and/or --drift")
+    result: dict[str, Any] = {}
+    if args.rows:
+        result["preference_accuracy"] = evaluation.preference_accuracy(
+            source=args.source,
+            adapter=args.adapter,
+            parent_adapter=args.parent,
+            rows=read_records(args.rows),
+            beta=args.beta,
+            progress=progress,
+            **_runtime(args),
+        )
+    if args.prompts:
+        result["before_after"] = evaluation.before_after(
+            source=args.source,
+            before_adapter=args.parent,
+            after_adapter=args.adapter,
+            prompts=read_prompts(args.prompts),
+            seed=args.seed,
+            max_new_tokens=args.max_new_tokens,
+            system_prompt=args.system_prompt,
+            progress=progress,
+            **_runtime(args),
+        )
+    if args.drift:
+        result["drift_kl"] = evaluation.drift_kl(
+            source=args.source, adapter=args.adapter, parent_adapter=args.parent, seed=args.seed, progress=progress, **_runtime(args)
+        )
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tuning.engine.dpo import DPOConfig
+    from tuning.engine.rejection import RejectionConfig
+    from tuning.engine.reward import RewardConfig
+
+    parser = argparse.ArgumentParser(prog="python -m tuning.engine", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="sample responses to prompts")
+    _common(generate)
+    generate.add_argument("--prompts", required=True, help="JSON/JSONL file of prompts")
+    generate.add_argument("--adapter")
+    generate.add_argument("-n", type=int, default=1, help="samples per prompt")
+    generate.add_argument("--temperature", type=float, default=0.7)
+    generate.add_argument("--top-p", type=float, default=0.95)
+    generate.add_argument("--max-new-tokens", type=int, default=128)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--batch-size", type=int, default=16)
+    generate.add_argument("--system-prompt")
+    generate.set_defaults(handler=cmd_generate)
+
+    dpo = commands.add_parser("dpo", help="train an adapter with DPO")
+    _common(dpo)
+    dpo.add_argument("--rows", required=True, help="JSON/JSONL file of trl-conversational rows")
+    dpo.add_argument("--adapter", help="existing adapter to continue from (default: a fresh one)")
+    dpo.add_argument("--output-dir", required=True)
+    dpo.add_argument("--checkpoint-dir")
+    dpo.add_argument("--resume-from", help="a checkpoint folder of this same run")
+    add_config_flags(dpo, DPOConfig)
+    dpo.set_defaults(handler=cmd_dpo)
+
+    reward_model = commands.add_parser("reward-model", help="train a reward model")
+    _common(reward_model)
+    reward_model.add_argument("--rows", required=True)
+    reward_model.add_argument("--output-dir", required=True)
+    add_config_flags(reward_model, RewardConfig)
+    reward_model.set_defaults(handler=cmd_reward_model)
+
+    rejection = commands.add_parser("rejection-sample", help="best-of-N, then SFT or pairs")
+    _common(rejection)
+    rejection.add_argument("--prompts", required=True)
+    rejection.add_argument("--adapter", help="policy adapter (default: the bare base)")
+    rejection.add_argument("--reward-model", help="reward model folder")
+    rejection.add_argument("--implicit-adapter", help="score with this adapter's implicit reward")
+    rejection.add_argument("--implicit-parent", help="... against this parent (default: the base)")
+    rejection.add_argument("--beta", type=float, default=0.1)
+    rejection.add_argument("--output-dir", help="new adapter folder (mode sft)")
+    add_config_flags(rejection, RejectionConfig)
+    rejection.set_defaults(handler=cmd_rejection_sample)
+
+    evaluate = commands.add_parser("evaluate", help="accuracy, before/after outputs, drift")
+    _common(evaluate)
+    evaluate.add_argument("--adapter", help="the adapter to evaluate (the 'after' side)")
+    evaluate.add_argument("--parent", help="its parent (the 'before' side; default: the base)")
+    evaluate.add_argument("--rows", help="held-out preference rows: implicit-reward accuracy")
+    evaluate.add_argument("--prompts", help="prompts: before/after outputs")
+    evaluate.add_argument("--drift", action="store_true", help="KL drift on everyday prompts")
+    evaluate.add_argument("--beta", type=float, default=0.1)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--max-new-tokens", type=int, default=128)
+    evaluate.add_argument("--system-prompt", help="system prompt for the before side (baseline)")
+    evaluate.set_defaults(handler=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    bars = ProgressBars(enabled=not args.quiet)
+    previous = signal.signal(signal.SIGINT, bars.request_stop)
+    try:
+        import warnings
+
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        # PEFT still reads a transformers attribute that transformers 5 deprecated; not ours to fix.
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        result = args.handler(args, bars)
+    except BadInput as error:
+        print(f"error: bad input: {error}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as error:
+        print(f"error: training diverged: {error}", file=sys.stderr)
+        return 3
+    except Cancelled as error:
+        print(f"stopped: {error}", file=sys.stderr)
+        return 130
+    except EngineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        bars.close()
+        signal.signal(signal.SIGINT, previous)
+    text = json.dumps(result, indent=2, ensure_ascii=False, default=str)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    else:
+        print(text)
+    return 0
