@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.storage import default_storage
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -92,6 +93,14 @@ def test_a_dpo_job_runs_on_a_real_worker_and_its_evaluation_reaches_reviewers(
     before = next(arm for arm in read["win_rate"] if arm["arm"] == "before")
     assert before["n"] == 3 and before["ties"] == 3 and before["rate"] == 0.5
     assert before["low"] < 0.5 < before["high"]
+
+    # What the admin sees: the curves of the run, and the verdict with its interval.
+    web = Client()
+    web.force_login(admin_user)
+    job_page = web.get(f"/jobs/{job.pk}/").content.decode()
+    assert job_page.count("<polyline") == 3 and "Loss: " in job_page and "at step 6" in job_page
+    evaluation_page = web.get(f"/evaluations/{evaluation.pk}/").content.decode()
+    assert "50%" in evaluation_page and "Drift from the parent" in evaluation_page
 
 
 def test_a_worker_killed_during_training_is_noticed_and_the_job_resumes_from_its_checkpoint(
