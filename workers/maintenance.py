@@ -23,7 +23,8 @@ _stop = threading.Event()
 _thread: threading.Thread | None = None
 
 
-def maintain_once() -> dict:
+def jobs_maintain() -> dict:
+    """Reap stale jobs, then send queued jobs the broker never got (or lost)."""
     from django.db import close_old_connections
 
     from tuning.services.jobs import job_reap_stale, jobs_dispatch_pending
@@ -45,7 +46,7 @@ def _loop(interval_s: float) -> None:
     try:
         while True:
             try:
-                maintain_once()
+                jobs_maintain()
             except Exception as exc:  # the database or broker is away: try again next round
                 logger.warning("maintenance round failed: %s", exc)
             if _stop.wait(interval_s):

@@ -21,7 +21,8 @@ def job_run(job_id: int) -> str:
 
 @app.task(name="jobs_maintain")
 def jobs_maintain() -> dict:
-    """Reap stale jobs and send queued ones the broker never got (also runs on a timer)."""
-    from workers.maintenance import maintain_once
+    """Reap stale jobs and send queued ones the broker never got. Every worker also does this
+    on a timer; the task is there for a deployment that prefers Celery beat."""
+    from workers.maintenance import jobs_maintain as maintain
 
-    return maintain_once()
+    return maintain()
