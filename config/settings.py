@@ -64,6 +64,8 @@ MIDDLEWARE = [
     # time the whole answer.
     "config.middleware.RequestIdMiddleware",
     "config.metrics.MetricsMiddleware",
+    # Before anything reads a body: oversized ones get 413 unread (config/limits.py).
+    "config.limits.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

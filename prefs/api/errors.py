@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import json
+
 from rest_framework import exceptions
 from rest_framework.views import exception_handler
 
@@ -31,6 +33,13 @@ def api_exception_handler(exc, context):
     response = exception_handler(exc, context)
     if response is None:
         return None
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, exceptions.ParseError) and isinstance(cause, json.JSONDecodeError):
+        # Point at the place in the body, as import errors do: line and column, 1-based.
+        response.data = {
+            "detail": f"Malformed JSON at line {cause.lineno}, column {cause.colno}: {cause.msg}.",
+            "errors": [{"line": cause.lineno, "column": cause.colno, "field": "", "message": cause.msg}],
+        }
     if isinstance(exc, exceptions.ValidationError):
         errors = _flatten(exc.detail)
         summary = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)

@@ -1,0 +1,132 @@
+"""Oversized and malformed input: refused with 413 or 400, saying where, and nothing stored."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from prefs.models import Comparison, Judgment, Project
+from tests.factories import make_comparisons
+
+pytestmark = pytest.mark.django_db
+
+
+def _native(index: int) -> str:
+    return json.dumps(
+        {
+            "prompt": [{"role": "user", "content": f"Question {index}?"}],
+            "responses": [{"text": f"Answer {index} one"}, {"text": f"Answer {index} two"}],
+            "preference": 0,
+        }
+    )
+
+
+@pytest.fixture
+def api_reviewer(reviewer, project):
+    make_comparisons(project, 2)
+    api = APIClient()
+    api.force_authenticate(reviewer)
+    return api
+
+
+@pytest.fixture
+def api_admin(admin_user):
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    return api
+
+
+def _assignment(api, project) -> int:
+    return api.get(f"/api/v1/projects/{project.pk}/next/").json()["assignment"]
+
+
+def test_an_oversized_json_body_is_refused_with_413_and_nothing_stored(api_reviewer, project, settings):
+    assignment = _assignment(api_reviewer, project)
+    body = json.dumps({"choice": "left", "strength": 2, "rationale": "x", "padding": "y" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE})
+    answer = api_reviewer.generic("POST", f"/api/v1/assignments/{assignment}/judgment/", body, content_type="application/json")
+    assert answer.status_code == 413
+    assert "larger than this endpoint's limit of 2,621,440 bytes" in answer.json()["detail"]
+    assert not Judgment.objects.exists()
+
+
+def test_an_oversized_form_is_refused_with_413(client, reviewer, project, settings):
+    from prefs.services.assignment import comparison_next_for
+
+    client.force_login(reviewer)
+    make_comparisons(project, 1)
+    assignment = comparison_next_for(reviewer=reviewer, project=project)
+    answer = client.post(
+        f"/projects/{project.pk}/review/{assignment.pk}/judge/",
+        {"choice": "left", "rationale": "z" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)},
+    )
+    assert answer.status_code == 413
+    assert not Judgment.objects.exists()
+
+
+def test_an_import_over_the_limit_is_refused_with_413_raw_multipart_and_gzipped(api_admin, admin_user, project, settings):
+    settings.PREFLOOP_IMPORT_MAX_BYTES = 2_000
+    lines = "\n".join(_native(i) for i in range(40)).encode()
+    assert len(lines) > 2_000
+    url = f"/api/v1/projects/{project.pk}/import/?format=native"
+
+    raw = api_admin.generic("POST", url, lines, content_type="application/jsonl")
+    assert raw.status_code == 413 and "import limit of 2,000 bytes" in raw.json()["detail"]
+    # Far over the limit: refused from its Content-Length, before a byte is read.
+    huge = api_admin.generic("POST", url, lines * 40, content_type="application/jsonl")
+    assert huge.status_code == 413
+
+    upload = io.BytesIO(lines)
+    upload.name = "rows.jsonl"
+    multipart = api_admin.post(url, {"file": upload}, format="multipart")
+    assert multipart.status_code == 413
+
+    # A small gzip that inflates past the limit counts at its inflated size.
+    bomb = gzip.compress(lines)
+    assert len(bomb) < 2_000
+    zipped = api_admin.generic("POST", url, bomb, content_type="application/gzip")
+    assert zipped.status_code == 413
+
+    browser = Client()
+    browser.force_login(admin_user)
+    upload.seek(0)
+    page = browser.post(f"/projects/{project.pk}/import/", {"file": upload, "format": "native"})
+    assert page.status_code == 413
+    assert not Comparison.objects.exists()
+
+
+def test_malformed_json_is_refused_with_its_line_and_column(api_admin):
+    answer = api_admin.generic("POST", "/api/v1/projects/", '{"name": "x",\n  "overlap": 2,,\n}', content_type="application/json")
+    assert answer.status_code == 400
+    body = answer.json()
+    assert body["errors"] == [{"line": 2, "column": 16, "field": "", "message": "Expecting property name enclosed in double quotes"}]
+    assert "line 2, column 16" in body["detail"]
+    assert not Project.objects.exists()
+
+
+def test_malformed_jsonl_is_refused_whole_with_every_bad_line(api_admin, project):
+    rows = [_native(i) for i in range(6)]
+    rows[2] = rows[2][:-5]  # cut short: not JSON
+    rows[4] = "[1, 2]"  # JSON, but not an object
+    body = ("\n".join(rows) + "\n").encode() + b"\xff\xfe not utf-8\n"
+    answer = api_admin.generic("POST", f"/api/v1/projects/{project.pk}/import/?format=native", body, content_type="application/jsonl")
+    assert answer.status_code == 400
+    errors = answer.json()["errors"]
+    assert [e["line"] for e in errors] == [3, 5, 7]
+    assert all(e["message"] for e in errors)
+    assert not Comparison.objects.exists()
+
+
+def test_an_unknown_choice_or_strength_names_the_field(api_reviewer, project):
+    assignment = _assignment(api_reviewer, project)
+    answer = api_reviewer.post(
+        f"/api/v1/assignments/{assignment}/judgment/", {"choice": "<script>", "strength": 9}, format="json"
+    )
+    assert answer.status_code == 400
+    fields = {e["field"] for e in answer.json()["errors"]}
+    assert fields == {"choice", "strength"}
+    assert not Judgment.objects.exists()
