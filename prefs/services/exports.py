@@ -29,7 +29,7 @@ class ExportError(Exception):
     pass
 
 
-def _raw_pairs(preference_set: PreferenceSet, chunk_size: int) -> Iterator[tuple]:
+def _raw_pairs(preference_set: PreferenceSet, chunk_size: int, *, exclusive: bool) -> Iterator[tuple]:
     rows = (
         PreferencePair.objects.filter(preference_set=preference_set)
         .order_by("id")
@@ -47,24 +47,30 @@ def _raw_pairs(preference_set: PreferenceSet, chunk_size: int) -> Iterator[tuple
             "prompt__external_id",
         )
     )
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or not exclusive:
         yield from rows.iterator(chunk_size=chunk_size)
         return
-    # On PostgreSQL the rows stream in chunks over one plain query (libpq's chunked mode):
-    # the server keeps producing while this process serialises, and neither side holds more
-    # than a chunk. A DECLARE/FETCH cursor would stop the server at every round trip.
+    # On PostgreSQL an export streams the rows in chunks over one plain query (libpq's chunked
+    # mode): the server keeps producing while this process serialises, and neither side holds
+    # more than a chunk. A DECLARE/FETCH cursor would stop the server at every round trip. The
+    # connection can run nothing else meanwhile, hence `exclusive`.
     sql, params = rows.query.sql_with_params()
     connection.ensure_connection()
     with connection.connection.cursor() as cursor:
         yield from cursor.stream(sql, params, size=chunk_size)
 
 
-def export_pairs(preference_set: PreferenceSet, *, chunk_size: int = CHUNK_SIZE) -> Iterator[ExportPair]:
-    """The set's pairs, in set order, with their texts."""
+def export_pairs(
+    preference_set: PreferenceSet, *, chunk_size: int = CHUNK_SIZE, exclusive: bool = False
+) -> Iterator[ExportPair]:
+    """The set's pairs, in set order, with their texts.
+
+    `exclusive=True` is faster on PostgreSQL but keeps the database connection busy until the
+    iterator is exhausted or closed: no other query may run on it in between.
+    """
     loads = json.loads
-    for messages, chosen, rejected, kind, weight, c_source, r_source, split, external_id in _raw_pairs(
-        preference_set, chunk_size
-    ):
+    raw = _raw_pairs(preference_set, chunk_size, exclusive=exclusive)
+    for messages, chosen, rejected, kind, weight, c_source, r_source, split, external_id in raw:
         yield ExportPair(loads(messages), chosen, rejected, kind, float(weight), c_source, r_source,
                          split, external_id)
 
@@ -78,6 +84,7 @@ def preference_set_rows(
     {"prompt": [messages], "chosen": [{"role": "assistant", "content": …}],
      "rejected": [...], "weight": float}. Decided pairs give one row, kept ties two (both
     orders, half weight each), kept both-bad pairs none (they only show in kto and native).
+    Other queries may run on the connection while the rows are read (a server-side cursor).
     """
     if fmt not in formats.ROWS:
         raise ExportError(f"unknown format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
@@ -136,7 +143,7 @@ def preference_set_export(
     """
     if fmt not in EXPORT_FORMATS:
         raise ExportError(f"unknown format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
-    pairs = export_pairs(preference_set)
+    pairs = export_pairs(preference_set, exclusive=True)
     if progress is not None:
         pairs = _counted(pairs, progress)
     return formats.stream(pairs, fmt, metadata=export_metadata(preference_set, fmt))
