@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, TextField
 from django.db.models.functions import Cast
 
@@ -55,9 +55,13 @@ def _raw_pairs(preference_set: PreferenceSet, chunk_size: int, *, exclusive: boo
     # more than a chunk. A DECLARE/FETCH cursor would stop the server at every round trip. The
     # connection can run nothing else meanwhile, hence `exclusive`.
     sql, params = rows.query.sql_with_params()
-    connection.ensure_connection()
-    with connection.connection.cursor() as cursor:
-        yield from cursor.stream(sql, params, size=chunk_size)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Walk the (preference_set, id) index with a nested loop, no sort and no parallel
+        # workers: rows flow from the first one on, and the server never sorts (or spills to
+        # disk) the whole joined set first. For this transaction only.
+        cursor.execute("SET LOCAL enable_sort = off; SET LOCAL max_parallel_workers_per_gather = 0")
+        with connection.connection.cursor() as raw:
+            yield from raw.stream(sql, params, size=chunk_size)
 
 
 def export_pairs(
