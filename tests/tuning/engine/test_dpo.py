@@ -215,3 +215,32 @@ def test_bad_settings_are_named(tiny_model, tmp_path):
         train_dpo(source=tiny_model, rows=polite_rude_pairs(4), output_dir=tmp_path / "o", config={"loss_type": "kto"})
     with pytest.raises(BadInput, match="batch_size must be >= 1"):
         train_dpo(source=tiny_model, rows=polite_rude_pairs(4), output_dir=tmp_path / "o", config={"batch_size": 0})
+
+
+@pytest.mark.slow
+def test_dpo_teaches_the_default_model_politeness_and_a_follow_up_starts_from_zero(tmp_path):
+    """The issue's headline: ~200 polite-vs-rude pairs move held-out accuracy from chance to >= 0.9."""
+    from tuning.engine.adapters import new_adapter
+    from tuning.engine.evaluation import preference_accuracy
+
+    source = "smollm2-135m-instruct"
+    heldout = polite_rude_pairs(40, seed=1, heldout=True)
+    fresh = new_adapter(source=source, output_dir=tmp_path / "fresh", lora={"r": 16, "alpha": 32, "layers": "last_third"})
+    before = preference_accuracy(source=source, adapter=fresh["output_dir"], parent_adapter=None, rows=heldout)
+    assert before["accuracy"] == pytest.approx(0.5, abs=0.1)
+
+    config = {"learning_rate": 5e-4, "batch_size": 8, "lora": {"r": 16, "alpha": 32, "layers": "last_third"}}
+    result = train_dpo(source=source, rows=polite_rude_pairs(200), output_dir=tmp_path / "polite", config=config)
+    assert result["steps"] == 25
+    after = preference_accuracy(source=source, adapter=tmp_path / "polite", parent_adapter=None, rows=heldout)
+    assert after["accuracy"] >= 0.9
+
+    follow_up = train_dpo(
+        source=source,
+        adapter=tmp_path / "polite",
+        rows=polite_rude_pairs(4, seed=5),
+        output_dir=tmp_path / "polite-2",
+        config={**config, "batch_size": 4, "max_steps": 1},
+    )
+    first = follow_up["history"][0]
+    assert first["rewards/chosen"] == 0.0 and first["rewards/rejected"] == 0.0

@@ -56,8 +56,11 @@ def test_a_reward_model_learns_to_prefer_polite_answers(tiny_model, reward_model
     path, result = reward_model
     assert result["metrics"]["eval_accuracy"] >= 0.75
     assert result["steps"] == len(result["history"]) == 16  # 32 training pairs, batches of 4, two epochs
-    polite, rude = score(source=tiny_model, reward={"kind": "model", "path": path}, items=ITEMS)
-    assert polite > rude
+    rows = polite_rude_pairs(10, seed=3)
+    items = [{"prompt": r["prompt"], "response": r[side]} for r in rows for side in ("chosen", "rejected")]
+    scores = score(source=tiny_model, reward={"kind": "model", "path": path}, items=items)
+    margins = [polite - rude for polite, rude in zip(scores[0::2], scores[1::2], strict=True)]
+    assert sum(m > 0 for m in margins) >= 8
     meta = read_json(f"{path}/prefloop.json")
     assert meta["kind"] == "reward_model" and meta["data"]["heldout_pairs"] == 8
 
