@@ -225,9 +225,9 @@ def import_check(
             if len(check.preview) < PREVIEW_ROWS:
                 check.preview.append(_preview(number, item))
             if isinstance(item, CandidateRecord):
-                lines = candidate_ids.setdefault(item.prompt_external_id, [])
-                if len(lines) < MAX_ERRORS_SHOWN:
-                    lines.append(number)
+                # Every line naming an id is remembered (ids only: a few bytes each), since each
+                # is an error if the id turns out unknown.
+                candidate_ids.setdefault(item.prompt_external_id, []).append(number)
                 continue
             external_id = item.external_id
             if external_id:

@@ -232,3 +232,11 @@ def test_two_overlapping_imports_at_once_never_double_a_pair():
     assert failures == []
     assert Comparison.objects.filter(project=project).count() == 400
     assert sorted(r.duplicates for r in results) == [0, 200]
+
+
+def test_every_line_naming_an_unknown_prompt_is_counted(project):
+    rows = [{"id": "nope", "text": f"answer {i}", "source": "v1"} for i in range(150)]
+    with pytest.raises(ImportRejected) as caught:
+        import_run(project=project, stream=jsonl(rows))
+    assert caught.value.error_count == 150
+    assert len(caught.value.errors) == 100
