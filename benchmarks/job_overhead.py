@@ -24,6 +24,7 @@ import argparse
 import gzip
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,6 +44,7 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=256, help="tokens per prompt + response")
     parser.add_argument("--rounds", type=int, default=3, help="engine/job pairs of runs")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (database, worker log)")
     return parser.parse_args()
 
 
@@ -56,6 +58,8 @@ def _environment(folder: Path) -> dict:
         "PREFLOOP_JOB_DIR": str(folder / "jobs"),
         "PREFLOOP_VAR_DIR": str(folder / "var"),
         "PREFLOOP_GPU_LOCK_DIR": str(folder),
+        # The dequantised default model is cached where the demo keeps it: converted once.
+        "PREFLOOP_MODEL_CACHE": os.environ.get("PREFLOOP_MODEL_CACHE", str(ROOT / "var" / "models")),
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
     for name in ("REDIS_URL", "TEST_DATABASE_NAME"):
@@ -206,6 +210,8 @@ def main() -> None:
         worker.terminate()
         worker.wait(timeout=30)
         worker_log.close()
+    if not args.keep:
+        shutil.rmtree(folder, ignore_errors=True)
 
     engine_rate = statistics.median(r["pairs_per_s"] for r in runs if r["run"] == "engine")
     job_rate = statistics.median(r["pairs_per_s"] for r in runs if r["run"] == "job")

@@ -41,8 +41,15 @@ def job_chart_series(job: Job) -> dict[str, list[tuple[int, float]]]:
 
     A resumed run repeats the steps after its checkpoint; the later attempt's value wins.
     """
-    wanted = {"loss": "loss", "rewards/margins": "margin", "rewards/accuracies": "accuracy"}
-    series: dict[str, dict[int, float]] = {name: {} for name in wanted.values()}
+    # DPO's names first; a reward model's trainer logs plain "margin" and "accuracy".
+    wanted = {
+        "loss": "loss",
+        "rewards/margins": "margin",
+        "margin": "margin",
+        "rewards/accuracies": "accuracy",
+        "accuracy": "accuracy",
+    }
+    series: dict[str, dict[int, float]] = {name: {} for name in set(wanted.values())}
     rows = JobEvent.objects.filter(job=job, kind=JobEvent.Kind.METRICS, data__phase="train").order_by("id")
     for data in rows.values_list("data", flat=True):
         step = data.get("step")
