@@ -3,7 +3,9 @@
 Against PostgreSQL in a scratch database this script creates and drops (or SQLite with
 --sqlite). Rows look like Anthropic HH pairs in size (a ~250-character prompt, two ~300-character
 replies); 80% carry a preference. Times the whole of `import_run`: the checking pass over the
-file, then the one-transaction bulk write. Last stdout line: JSON with `rows_per_s`.
+file, then the one-transaction bulk write. On a shared machine the wall-clock rate depends on
+what else runs, so the CPU seconds of this process and of its PostgreSQL backend are reported
+too. Last stdout line: JSON with `rows_per_s`.
 
     python benchmarks/import.py [--rows 100000] [--sqlite]
 
@@ -41,6 +43,12 @@ def _drop_database(admin_url: str, name: str) -> None:
 
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _text(rng: random.Random, chars: int, tag: str) -> str:
@@ -100,10 +108,22 @@ def main() -> None:
         project = Project.objects.create(name="import bench")
         print(f"importing {args.rows:,} rows ({size_mb:.0f} MB) into "
               f"{'SQLite' if args.sqlite else 'PostgreSQL'} ...", file=sys.stderr)
+        from django.db import connection
+
+        backend = None
+        if not args.sqlite:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                backend = cursor.fetchone()[0]
+        load = os.getloadavg()[0]
+        backend_before = _cpu_s(backend) if backend else 0.0
+        cpu_before = time.process_time()
         start = time.perf_counter()
         with source.open("rb") as stream:
             result = import_run(project=project, stream=stream, fmt="native")
         seconds = time.perf_counter() - start
+        cpu = time.process_time() - cpu_before
+        backend_cpu = _cpu_s(backend) - backend_before if backend else None
         assert result.created["comparisons"] == args.rows == Comparison.objects.filter(project=project).count()
 
         # A second import of the same file must write nothing: every row is a duplicate.
@@ -115,6 +135,10 @@ def main() -> None:
         print(f"{args.rows:,} rows in {seconds:.1f} s: {rows_per_s:,.0f} rows/s "
               f"(target {TARGET_ROWS_PER_S:,}); re-import: {again.duplicates:,} duplicates "
               f"in {again_seconds:.1f} s", file=sys.stderr)
+        print(f"CPU: this process {cpu:.1f} s ({args.rows / cpu:,.0f} rows per CPU second)"
+              + (f", its PostgreSQL backend {backend_cpu:.1f} s "
+                 f"({args.rows / max(backend_cpu, 1e-9):,.0f} rows per CPU second)" if backend else "")
+              + f"; load average at the start {load:.1f} on {os.cpu_count()} cores", file=sys.stderr)
         print(json.dumps({
             "rows_per_s": round(rows_per_s),
             "rows": args.rows,
@@ -124,6 +148,9 @@ def main() -> None:
             "duplicates": again.duplicates,
             "reimport_seconds": round(again_seconds, 2),
             "database": "sqlite" if args.sqlite else "postgresql",
+            "process_cpu_s": round(cpu, 2),
+            "postgres_cpu_s": round(backend_cpu, 2) if backend else None,
+            "load_average": round(load, 1),
             "target_rows_per_s": TARGET_ROWS_PER_S,
         }))
     finally:
