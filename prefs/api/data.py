@@ -25,6 +25,7 @@ from prefs.api.pagination import NewestFirst
 from prefs.api.permissions import IsAdmin
 from prefs.formats.jsonl import IMPORT_FORMATS
 from prefs.models import PreferenceSet
+from prefs.params import is_id
 from prefs.services.exports import EXPORT_FORMATS, export_headers, preference_set_export
 from prefs.services.imports import ImportRejected, ImportTooLarge, import_run
 from prefs.services.snapshots import FreezeRule, PreferenceSetError, preference_set_freeze
@@ -74,7 +75,10 @@ class ImportResultSerializer(serializers.Serializer):
 
 
 class _LineError(serializers.Serializer):
-    line = serializers.IntegerField(allow_null=True)
+    line = serializers.IntegerField(
+        allow_null=True, required=False,
+        help_text="Absent when the problem is the request itself (no file, unknown format).",
+    )
     field = serializers.CharField(allow_blank=True)
     message = serializers.CharField()
 
@@ -82,8 +86,9 @@ class _LineError(serializers.Serializer):
 class ImportRejectedSerializer(serializers.Serializer):
     detail = serializers.CharField()
     errors = _LineError(many=True, help_text="The first 100 problems, in line order.")
-    error_count = serializers.IntegerField(help_text="All problems found.")
-    format = serializers.CharField()
+    # Both absent when the request itself is refused before the file is read.
+    error_count = serializers.IntegerField(help_text="All problems found.", required=False)
+    format = serializers.CharField(required=False)
 
 
 class ImportView(APIView):
@@ -203,7 +208,7 @@ class PreferenceSetListView(APIView):
         sets = PreferenceSet.objects.filter(project=project).select_related("created_by")
         version = request.query_params.get("version")
         if version is not None:
-            if not version.isdigit():
+            if not is_id(version):
                 return _bad_request([{"field": "version", "message": "must be a whole number"}])
             sets = sets.filter(version=int(version))
         if sha := request.query_params.get("sha256"):

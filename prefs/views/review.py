@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from prefs.access import get_project_for_user
+from prefs.params import is_id
 from prefs.selectors import assignment_view, reviewer_progress
 from prefs.services.assignment import AssignmentError, assignment_skip, comparison_next_for
 from prefs.services.judging import STRENGTHS, Verdict, judgment_record
@@ -49,7 +50,7 @@ def review_judge(request, project_id: int, assignment_id: int):
     raw_strength = request.POST.get("strength", "2")
     verdict = Verdict(
         choice=request.POST.get("choice", ""),
-        strength=int(raw_strength) if raw_strength.isdigit() else raw_strength,
+        strength=int(raw_strength) if is_id(raw_strength) else raw_strength,
         rationale=request.POST.get("rationale", ""),
     )
     try:

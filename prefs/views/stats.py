@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from prefs.access import get_project_for_admin
 from prefs.charts import Interval, bar_chart, heat_map, interval_chart
 from prefs.models import Choice, PreferenceSet
+from prefs.params import is_id
 from prefs.services.gold import GoldError, comparison_set_gold, gold_comparisons
 from prefs.services.stats import preference_set_stats, project_leaderboard, project_stats
 from prefs.stats.winrate import wilson_interval
@@ -90,7 +91,7 @@ def _chosen_set(request, project) -> PreferenceSet | None:
     raw = request.GET.get("preference_set", "")
     if not raw:
         return None
-    if not raw.isdigit():
+    if not is_id(raw):
         raise Http404("No such preference set.")
     return get_object_or_404(PreferenceSet, project=project, pk=int(raw))
 
@@ -268,7 +269,7 @@ def stats_gold(request, project_id: int):
         raw_id = request.POST.get("comparison", "")
         choice = request.POST.get("gold_choice", "")
         try:
-            if not raw_id.isdigit():
+            if not is_id(raw_id):
                 raise GoldError("choose a comparison")
             comparison = comparison_set_gold(
                 project=project, comparison_id=int(raw_id), choice=choice

@@ -130,3 +130,42 @@ def test_an_unknown_choice_or_strength_names_the_field(api_reviewer, project):
     fields = {e["field"] for e in answer.json()["errors"]}
     assert fields == {"choice", "strength"}
     assert not Judgment.objects.exists()
+
+
+# "²" passes str.isdigit() but int() refuses it; 2**70 does not fit a 64-bit key (SQLite
+# raises OverflowError). Both used to be 500s.
+ODD_IDS = ["²", "٣", str(2**70), "-1", "1e3"]
+
+
+@pytest.mark.parametrize("odd", ODD_IDS)
+def test_odd_ids_in_queries_and_forms_get_a_4xx_not_a_server_error(odd, api_admin, admin_user, reviewer, project):
+    from prefs.services.assignment import comparison_next_for
+
+    api_urls = [
+        f"/api/v1/adapters/?project={odd}",
+        f"/api/v1/adapters/?base_model={odd}",
+        f"/api/v1/jobs/?project={odd}",
+        f"/api/v1/projects/{project.pk}/preference-sets/?version={odd}",
+        f"/api/v1/projects/{project.pk}/stats/?preference_set={odd}",
+    ]
+    for url in api_urls:
+        assert 400 <= api_admin.get(url).status_code < 500, url
+    browser = Client(raise_request_exception=False)
+    browser.force_login(admin_user)
+    page_urls = [f"/jobs/?project={odd}", f"/adapters/?project={odd}", f"/projects/{project.pk}/stats/?preference_set={odd}"]
+    for url in page_urls:
+        assert 400 <= browser.get(url).status_code < 500, url
+    gold = browser.post(f"/projects/{project.pk}/stats/gold/", {"comparison": odd, "gold_choice": "A"})
+    assert gold.status_code == 302
+
+    make_comparisons(project, 1)
+    assignment = comparison_next_for(reviewer=reviewer, project=project)
+    judge = Client(raise_request_exception=False)
+    judge.force_login(reviewer)
+    answer = judge.post(
+        f"/projects/{project.pk}/review/{assignment.pk}/judge/",
+        {"choice": "left", "strength": odd},
+        HTTP_HX_REQUEST="true",
+    )
+    assert answer.status_code == 200 and b"strength" in answer.content.lower()
+    assert not Judgment.objects.exists()

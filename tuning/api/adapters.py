@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from prefs.api.permissions import IsAdmin
 from prefs.models import Project
+from prefs.params import is_id
 from tuning.api.serializers import (
     AdapterDetailSerializer,
     AdapterSerializer,
@@ -36,7 +37,7 @@ def _int_param(request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    if not is_id(raw):
         raise ValidationError({name: ["must be an id"]})
     return int(raw)
 

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from prefs.api.permissions import IsAdmin
 from prefs.models import Project
+from prefs.params import is_id
 from tuning.api.serializers import JobEventsSerializer, JobSerializer, LaunchSerializer
 from tuning.models import Job
 from tuning.selectors import job_events_since, jobs_list
@@ -43,7 +44,7 @@ class JobListView(APIView):
         # Reading the list is also when a dead worker's job gets noticed, worker or not.
         job_reap_stale()
         project = request.query_params.get("project")
-        if project is not None and not project.isdigit():
+        if project is not None and not is_id(project):
             raise ValidationError({"project": ["must be a project id"]})
         jobs = jobs_list(
             project_id=int(project) if project else None,
@@ -100,7 +101,7 @@ class JobEventsView(APIView):
     def get(self, request, job_id: int):
         job = get_object_or_404(Job, pk=job_id)
         after = request.query_params.get("after", "0")
-        if not after.isdigit():
+        if not is_id(after):
             raise ValidationError({"after": ["must be an event id"]})
         events = job_events_since(job, after=int(after), kind=request.query_params.get("kind"))
         body = {

@@ -9,6 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from prefs.models import Project
+from prefs.params import is_id
 from tuning.models import Adapter, AdapterPromotion, BaseModel, Evaluation
 from tuning.selectors import active_adapter_map
 from tuning.services.adapters import (
@@ -87,7 +88,7 @@ def adapter_download(request, adapter_id: int):
 def adapter_promote_view(request, adapter_id: int):
     adapter = get_object_or_404(Adapter, pk=adapter_id)
     raw = request.POST.get("project") or adapter.project_id
-    project = get_object_or_404(Project, pk=int(raw)) if str(raw or "").isdigit() else None
+    project = get_object_or_404(Project, pk=int(raw)) if is_id(str(raw or "")) else None
     if project is None:
         messages.error(request, "Choose the project whose active adapter this becomes.")
         return _back(request, "tuning-adapter", adapter_id=adapter.pk)

@@ -9,6 +9,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from prefs.models import Project
+from prefs.params import is_id
 from tuning.charts import line_chart
 from tuning.forms import LaunchForm
 from tuning.models import Job
@@ -26,7 +27,7 @@ def _project_from_query(request) -> Project | None:
     raw = request.GET.get("project", "")
     if not raw:
         return None
-    if not raw.isdigit():
+    if not is_id(raw):
         raise Http404("No such project.")
     return get_object_or_404(Project.objects.select_related("base_model"), pk=int(raw))
 
