@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -40,11 +39,12 @@ class JobSerializer(serializers.ModelSerializer):
             "log_tail", "result", "output_adapter", "evaluation", "source_job", "url",
         ]
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_evaluation(self, job: Job) -> int | None:
         return job_evaluation_id(job)
 
-    @extend_schema_field(OpenApiTypes.URI)
+    # A path on this site (not an absolute URI: the API does not know the public host name).
+    @extend_schema_field(serializers.CharField())
     def get_url(self, job: Job) -> str:
         return reverse("tuning-job", args=[job.pk])
 
@@ -75,7 +75,7 @@ class AdapterSerializer(serializers.ModelSerializer):
             "metadata", "size_bytes", "created_at", "download", "active_in",
         ]
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.CharField(help_text="Path of the zip download on this site."))
     def get_download(self, adapter: Adapter) -> str:
         return reverse("tuning-adapter-download", args=[adapter.pk])
 
