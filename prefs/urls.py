@@ -1,12 +1,14 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from prefs.views import auth, data, home, review, stats
+from prefs.views import auth, data, home, projects, review, stats
 
 urlpatterns = [
     path("", home.home, name="home"),
     path("login/", auth.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("projects/new/", projects.project_new, name="prefs-project-new"),
+    path("projects/<int:project_id>/settings/", projects.project_settings, name="prefs-project-settings"),
     path("projects/<int:project_id>/review/", review.review_page, name="prefs-review"),
     path(
         "projects/<int:project_id>/review/<int:assignment_id>/judge/",

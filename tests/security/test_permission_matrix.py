@@ -83,6 +83,12 @@ EXPECTED: dict[str, tuple[Expect, ...]] = {
     "prefs-stats-leaderboard": (page("get", *STATS_PAGE),),
     "prefs-stats-gold": (page("get", *STATS_PAGE), page("post", 302, 404, 404, 302, body={"comparison": "x"})),
     # --- admin data pages: import, preference sets ---
+    # Creating a project and changing its settings: admins only; an invalid form re-renders.
+    "prefs-project-new": (page("get", *TUNING_PAGE), page("post", 302, 403, 403, 200, body={"name": ""})),
+    "prefs-project-settings": (
+        page("get", *TUNING_PAGE),
+        page("post", 302, 403, 403, 200, body={"name": ""}),
+    ),
     "prefs-import": (page("get", *STATS_PAGE), page("post", 302, 404, 404, 400)),
     # An upload that is gone sends the admin back to the upload form.
     "prefs-import-confirm": (
