@@ -12,6 +12,7 @@ from prefs.formats.records import (
     CandidateRecord,
     Problems,
     id_field,
+    label_field,
     text_field,
 )
 
@@ -22,8 +23,6 @@ def parse(obj: dict) -> CandidateRecord:
     problems = Problems()
     external_id = id_field(obj, problems, required=True)
     text = text_field(obj, "text", problems)
-    source = obj.get("source") or DEFAULT_SOURCE
-    if not isinstance(source, str) or len(source) > 200:
-        problems.add("source", "must be text of at most 200 characters")
+    source = label_field(obj.get("source") or DEFAULT_SOURCE, "source", problems)
     problems.raise_if_any()
     return CandidateRecord(prompt_external_id=external_id, text=text, source=source)

@@ -24,6 +24,7 @@ from prefs.formats.records import (
     _type_name,
     check_responses,
     id_field,
+    label_field,
     messages_field,
     split_field,
     strength_from,
@@ -41,11 +42,8 @@ def _response(value, name: str, problems: Problems) -> Response | None:
         problems.add(name, f"must be an object with text and source, not {_type_name(value)}")
         return None
     text = text_field(value, "text", problems, name=f"{name}.text", allow_empty=True)
-    source = value.get("source") or DEFAULT_SOURCE
-    if not isinstance(source, str) or len(source) > 200:
-        problems.add(f"{name}.source", "must be text of at most 200 characters")
-        return None
-    return Response(text, source) if text is not None else None
+    source = label_field(value.get("source") or DEFAULT_SOURCE, f"{name}.source", problems)
+    return Response(text, source) if text is not None and source is not None else None
 
 
 def parse(obj: dict) -> PairRecord:

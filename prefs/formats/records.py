@@ -113,6 +113,18 @@ def _type_name(value: Any) -> str:
             dict: "an object"}.get(type(value), type(value).__name__)
 
 
+def unstorable(value: str) -> str | None:
+    """Why a database cannot store this text (JSON can spell both), or None."""
+    if "\x00" in value:
+        return "contains a NUL character (\\u0000), which the database cannot store"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains an unpaired surrogate (a lone \\ud800-\\udfff escape), which is not text"
+    return None
+
+
 def text_field(obj: dict, key: str, problems: Problems, *, name: str | None = None,
                allow_empty: bool = False, required: bool = True) -> str | None:
     """The text under `key`, or None after noting why it is unusable."""
@@ -128,6 +140,20 @@ def text_field(obj: dict, key: str, problems: Problems, *, name: str | None = No
     if not allow_empty and not value.strip():
         problems.add(name, "is empty")
         return None
+    if reason := unstorable(value):
+        problems.add(name, reason)
+        return None
+    return value
+
+
+def label_field(value, name: str, problems: Problems) -> str | None:
+    """A short label (a source): text of at most 200 characters."""
+    if not isinstance(value, str) or len(value) > 200:
+        problems.add(name, "must be text of at most 200 characters")
+        return None
+    if reason := unstorable(value):
+        problems.add(name, reason)
+        return None
     return value
 
 
@@ -137,6 +163,9 @@ def messages_field(value: Any, name: str, problems: Problems, *, last_role: str 
     if isinstance(value, str):
         if not value.strip():
             problems.add(name, "is empty")
+            return None
+        if reason := unstorable(value):
+            problems.add(name, reason)
             return None
         return [{"role": "user", "content": value}]
     if not isinstance(value, list):
@@ -194,6 +223,10 @@ def check_responses(a: str | None, b: str | None, names: tuple[str, str], proble
     # nothing, and raters judged them); two empty or two identical ones make no comparison.
     if a is None or b is None:
         return
+    for name, text in zip(names, (a, b), strict=True):
+        if reason := unstorable(text):
+            problems.add(name, reason)
+            return
     if not a.strip() and not b.strip():
         problems.add(names[0], f"{names[0]} and {names[1]} are both empty")
     elif a == b:
@@ -223,6 +256,9 @@ def id_field(obj: dict, problems: Problems, *, required: bool = False) -> str:
     if len(value) > 200:
         problems.add("id", "must be at most 200 characters")
         return ""
+    if reason := unstorable(value):
+        problems.add("id", reason)
+        return ""
     return value
 
 
@@ -230,7 +266,7 @@ def tags_field(obj: dict, problems: Problems) -> list[str]:
     value = obj.get("tags", [])
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+    if not isinstance(value, list) or not all(isinstance(t, str) and not unstorable(t) for t in value):
         problems.add("tags", "must be a list of text")
         return []
     return value

@@ -28,6 +28,7 @@ from prefs.formats.records import (
     check_responses,
     messages_field,
     strength_from,
+    unstorable,
 )
 
 NAME = "trl"
@@ -125,6 +126,9 @@ def parse(obj: dict) -> PairRecord:
         problems.add("prompt", "is missing, and chosen/rejected are not both full conversations")
         messages = text_c = text_r = None
     elif isinstance(prompt, str) and isinstance(chosen, str) and isinstance(rejected, str):
+        if reason := unstorable(prompt):
+            problems.add("prompt", reason)
+            problems.raise_if_any()
         messages, text_c, text_r = _standard_with_prompt(prompt, chosen, rejected, problems)
     elif isinstance(prompt, list | str):
         messages = messages_field(prompt, "prompt", problems)

@@ -12,11 +12,33 @@ needs no change here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import JSONField, Model
 from django.utils import timezone
+
+
+def _copy_field(value) -> str:
+    """One value in PostgreSQL COPY text format."""
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    # int() / float() first: psycopg's Int2, Int8 ... subclasses print their class name.
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(float(value))
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"no COPY text form for {type(value).__name__}")
 
 
 class BulkTable:
@@ -44,9 +66,15 @@ class BulkTable:
             else:
                 raise ValueError(f"{model.__name__}.{f.name} has no default: give it a value")
             fixed_columns.append(f.column)
-            self.fixed.append(f.get_db_prep_save(value, connection))
+            if isinstance(f, JSONField):
+                # As text: both databases take JSON text, and COPY needs no adapter per row.
+                self.fixed.append(None if value is None else json.dumps(value))
+            else:
+                self.fixed.append(f.get_db_prep_save(value, connection))
         self.fixed = tuple(self.fixed)
         self.columns = [self.pk_column, *(by_attname[a].column for a in given), *fixed_columns]
+        if connection.vendor == "postgresql":
+            self._copy_suffix = "".join("\t" + _copy_field(v) for v in self.fixed) + "\n"
 
     def _ids(self, cursor, n: int) -> list[int]:
         if connection.vendor == "postgresql":
@@ -76,9 +104,15 @@ class BulkTable:
             ids = self._ids(cursor, len(rows))
             fixed = self.fixed
             if connection.vendor == "postgresql":
+                # COPY's text format, written here rather than by psycopg's write_row, which
+                # adapts every value in Python and took most of an import's client time.
+                suffix = self._copy_suffix
+                text = "".join(
+                    f"{pk}\t" + "\t".join(map(_copy_field, row)) + suffix
+                    for pk, row in zip(ids, rows, strict=True)
+                )
                 with cursor.cursor.copy(f'COPY "{self.table}" ({columns}) FROM STDIN') as copy:
-                    for pk, row in zip(ids, rows, strict=True):
-                        copy.write_row((pk, *row, *fixed))
+                    copy.write(text)
             else:
                 marks = ", ".join(["%s"] * len(self.columns))
                 cursor.executemany(

@@ -66,3 +66,17 @@ def test_export_puts_the_winner_first_and_keeps_verdicts():
     )
     (tie,) = native.rows(ExportPair(prompt=PROMPT, chosen="a", rejected="b", kind="tie"))
     assert tie["preference"] == "tie"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"prompt": "nul \u0000 inside"}, "prompt"),
+        ({"responses": [{"text": "ok"}, {"text": "bad \ud800 surrogate"}]}, "responses[1].text"),
+        ({"responses": [{"text": "ok", "source": "a\u0000"}, {"text": "b"}]}, "responses[0].source"),
+    ],
+)
+def test_text_a_database_cannot_store_is_refused(changes, field):
+    with pytest.raises(RowError) as caught:
+        native.parse(row(**changes))
+    assert field in [f for f, _ in caught.value.problems]

@@ -91,3 +91,12 @@ def test_a_kept_tie_goes_out_in_both_orders_at_half_weight():
     ]
     both_bad = ExportPair(prompt=[USER], chosen="a", rejected="b", kind="both_bad")
     assert list(trl.rows(both_bad)) == []
+
+
+def test_text_a_database_cannot_store_is_refused_in_every_shape():
+    with pytest.raises(RowError) as caught:
+        trl.parse({"prompt": "q", "chosen": "a\u0000", "rejected": "b"})
+    assert caught.value.problems[0][0] == "chosen"
+    with pytest.raises(RowError) as caught:
+        trl.parse({"prompt": "q\ud800", "chosen": "a", "rejected": "b"})
+    assert caught.value.problems[0][0] == "prompt"

@@ -240,3 +240,23 @@ def test_every_line_naming_an_unknown_prompt_is_counted(project):
         import_run(project=project, stream=jsonl(rows))
     assert caught.value.error_count == 150
     assert len(caught.value.errors) == 100
+
+
+def test_awkward_text_is_stored_exactly(project):
+    awkward = "tab\there \\N back\\slash\r\nnew line \\t ünïcødé ✓ \U0001f600"
+    row = native(1)
+    row["prompt"][0]["content"] = awkward
+    row["responses"][0]["text"] = awkward + " one"
+    import_run(project=project, stream=jsonl([row]))
+    comparison = Comparison.objects.select_related("prompt", "candidate_a").get()
+    assert comparison.prompt.messages[0]["content"] == awkward
+    assert comparison.candidate_a.text == awkward + " one"
+
+
+def test_text_the_database_cannot_hold_is_a_line_error(project):
+    row = native(2)
+    row["responses"][1]["text"] = "nul \u0000 byte"
+    with pytest.raises(ImportRejected) as caught:
+        import_run(project=project, stream=jsonl([native(1), row]))
+    assert [(e["line"], e["field"]) for e in caught.value.errors] == [(2, "responses[1].text")]
+    assert not Comparison.objects.exists()
