@@ -9,6 +9,7 @@ at any moment leaves at worst an unregistered folder, never a registered half-ad
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -82,15 +83,18 @@ def _store(folder: Path, name: str) -> tuple[str, int]:
         final = None
     if final is not None:
         # Local storage: copy under a hidden name, then one rename makes it appear.
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+        staging = None
         try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
             shutil.copytree(folder, staging, dirs_exist_ok=True)
             # mkdtemp makes the folder private; the web process may run as another user.
             os.chmod(staging, 0o755)  # noqa: S103
             os.rename(staging, final)
+        except OSError as exc:
+            raise AdapterError(_storage_problem(exc, final.parent)) from exc
         finally:
-            if staging.exists():
+            if staging is not None and staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
         return name, size
     # Remote storage has no rename; the row created afterwards is what makes it visible.
@@ -98,6 +102,30 @@ def _store(folder: Path, name: str) -> tuple[str, int]:
         with path.open("rb") as fh:
             default_storage.save(f"{name}/{path.relative_to(folder).as_posix()}", File(fh))
     return name, size
+
+
+# What a person can do about the usual reasons a write into storage fails.
+_STORAGE_HINTS = {
+    errno.ENOSPC: "the artifact folder is full",
+    errno.EDQUOT: "the artifact folder is over its quota",
+    errno.EROFS: "the artifact folder is read-only",
+    errno.EACCES: "the worker may not write to the artifact folder",
+    errno.EPERM: "the worker may not write to the artifact folder",
+}
+
+
+def _storage_problem(exc: OSError, folder: Path) -> str:
+    """One sentence for a failed copy; copytree reports one error per file, the first says why."""
+    cause = exc
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        reason = str(exc.args[0][0][2])
+        for code, hint in _STORAGE_HINTS.items():
+            if os.strerror(code) in reason:
+                return f"Could not store the adapter in {folder}: {hint} ({os.strerror(code)}); nothing was registered."
+        return f"Could not store the adapter in {folder}: {reason}; nothing was registered."
+    hint = _STORAGE_HINTS.get(cause.errno or 0)
+    what = f"{hint} ({cause.strerror})" if hint else (cause.strerror or str(cause))
+    return f"Could not store the adapter in {folder}: {what}; nothing was registered."
 
 
 def _unstore(name: str) -> None:
