@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "config.metrics.MetricsMiddleware",
     # Before anything reads a body: oversized ones get 413 unread (config/limits.py).
     "config.limits.BodySizeLimitMiddleware",
+    # A lost database connection answers 503 with Retry-After (config/resilience.py).
+    "config.resilience.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

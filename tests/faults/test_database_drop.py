@@ -1,0 +1,129 @@
+"""The database connection dies in the middle of a judgment: the client is told, a retry
+stores the judgment once.
+
+A live server (its own threads, its own PostgreSQL connections) takes a reviewer's judgment
+over HTTP. A hook on the server's connection terminates that backend from a second
+connection (`pg_terminate_backend`, as a failover or an administrator would) at one of three
+moments: before the judgment's INSERT, right after it, and after the last UPDATE, before
+COMMIT. Each time the client gets 503 with Retry-After, nothing of the judgment is in the
+database, and retrying the same request stores it exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from django.db import connection, connections
+from django.db.backends.signals import connection_created
+from rest_framework.authtoken.models import Token
+
+from prefs.models import Assignment, Comparison, Judgment
+from tests.factories import make_comparisons
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite has no server connection to drop (CI runs this on PostgreSQL)")
+
+
+class BackendKiller:
+    """An execute wrapper that terminates its own connection's backend once, at `moment`."""
+
+    def __init__(self, *, before: str | None = None, after: str | None = None):
+        self.before, self.after = before, after
+        self.fired = False
+
+    def attach(self, sender, connection, **kwargs):
+        if getattr(connection, "_is_killer", False):
+            return
+        connection.execute_wrappers.append(self)
+
+    def __call__(self, execute, sql, params, many, context):
+        if not self.fired and self.before and sql.startswith(self.before):
+            self._terminate(context["connection"])
+        result = execute(sql, params, many, context)
+        if not self.fired and self.after and sql.startswith(self.after):
+            self._terminate(context["connection"])
+        return result
+
+    def _terminate(self, victim) -> None:
+        self.fired = True
+        pid = victim.connection.info.backend_pid
+        other = connections.create_connection("default")
+        other._is_killer = True
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+                # Wait until the backend is gone, so the victim's next statement meets a dead line.
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+                    if cursor.fetchone()[0] == 0:
+                        break
+                    time.sleep(0.02)
+        finally:
+            other.close()
+
+
+def _call(method: str, url: str, token: str, body: dict | None = None) -> tuple[int, dict, dict]:
+    request = urllib.request.Request(  # noqa: S310  (http to our own live server)
+        url,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+        method=method,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            return answer.status, dict(answer.headers), json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"{}")
+
+
+MOMENTS = {
+    "before the judgment is written": {"before": 'INSERT INTO "prefs_judgment"'},
+    "after the judgment is written": {"after": 'INSERT INTO "prefs_judgment"'},
+    "just before commit": {"after": 'UPDATE "prefs_assignment"'},
+}
+
+
+@pytest.mark.parametrize("moment", list(MOMENTS))
+def test_a_judgment_interrupted_by_a_lost_connection_is_refused_then_stored_once_on_retry(
+    moment, live_server, reviewer, project
+):
+    make_comparisons(project, 2)
+    token = Token.objects.create(user=reviewer).key
+    assignment_id = _call("GET", f"{live_server.url}/api/v1/projects/{project.pk}/next/", token)[2]["assignment"]
+    url = f"{live_server.url}/api/v1/assignments/{assignment_id}/judgment/"
+    verdict = {"choice": "left", "strength": 3, "rationale": "clearer"}
+
+    killer = BackendKiller(**MOMENTS[moment])
+    connection_created.connect(killer.attach, weak=False)
+    try:
+        status, headers, body = _call("POST", url, token, verdict)
+    finally:
+        connection_created.disconnect(killer.attach)
+    assert killer.fired
+    assert status == 503, body
+    assert headers.get("Retry-After") == "2"
+    assert "did not answer" in body["detail"]
+    # Nothing half-written: no judgment, the hold still open, the counters untouched.
+    assignment = Assignment.objects.get(pk=assignment_id)
+    assert not Judgment.objects.exists()
+    assert assignment.state == Assignment.State.OPEN
+    comparison = Comparison.objects.get(pk=assignment.comparison_id)
+    assert (comparison.judgment_count, comparison.open_holds) == (0, 1)
+
+    status, _, body = _call("POST", url, token, verdict)
+    assert status == 201, body
+    status, _, again = _call("POST", url, token, verdict)
+    assert status == 200 and again["id"] == body["id"]
+    assert Judgment.objects.count() == 1
+    comparison.refresh_from_db()
+    assert (comparison.judgment_count, comparison.open_holds) == (1, 0)
