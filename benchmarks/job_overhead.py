@@ -11,7 +11,7 @@ call). The worker also measures its own bookkeeping (time inside the callback, t
 writes and the heartbeat thread) as a share of the job's run: `bookkeeping_pct`, the worst round.
 The issue's bar: the two arms differ by less than 5%.
 
-    python benchmarks/job_overhead.py                    # default model, 48 HH pairs, 8 steps
+    python benchmarks/job_overhead.py                    # default model, 16 HH pairs, 6 steps
     python benchmarks/job_overhead.py --model tiny       # a tiny random model: seconds, and the
                                                          # harshest case (steps of milliseconds)
 
@@ -39,8 +39,8 @@ HH = Path("/work/shared/data/hh-rlhf-harmless-base-test.jsonl.gz")
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=("default", "tiny"), default="default")
-    parser.add_argument("--pairs", type=int, default=48, help="preference pairs in the set")
-    parser.add_argument("--steps", type=int, default=8, help="optimisation steps per run")
+    parser.add_argument("--pairs", type=int, default=16, help="preference pairs in the set")
+    parser.add_argument("--steps", type=int, default=6, help="optimisation steps per run")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=256, help="tokens per prompt + response")
     parser.add_argument("--rounds", type=int, default=3, help="engine/job pairs of runs")

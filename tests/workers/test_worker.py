@@ -107,7 +107,8 @@ def test_a_worker_killed_during_training_is_noticed_and_the_job_resumes_from_its
     tuning_project, admin_user, start_worker, settings
 ):
     first = start_worker()
-    job = _dpo(tuning_project, admin_user, max_steps=30, checkpoint_every=5)
+    # Enough steps that a fast machine is still training when the first checkpoint shows.
+    job = _dpo(tuning_project, admin_user, max_steps=200, checkpoint_every=5)
     job_dir = Path(settings.PREFLOOP_JOB_DIR) / str(job.pk)
     checkpoints = job_dir / "checkpoints"
     wait_for(
@@ -129,7 +130,7 @@ def test_a_worker_killed_during_training_is_noticed_and_the_job_resumes_from_its
     second_run = list(
         JobEvent.objects.filter(job=job, attempt=2, kind="metrics", data__phase="train").order_by("id").values_list("data__step", flat=True)
     )
-    assert second_run == list(range(resumed_step + 1, 31))
+    assert second_run == list(range(resumed_step + 1, 201))
     assert "no heartbeat" in "\n".join(JobEvent.objects.filter(job=job, kind="state").values_list("data__reason", flat=True).exclude(data__reason=None))
     assert Adapter.objects.filter(job=job).count() == 1
     for adapter in Adapter.objects.all():
