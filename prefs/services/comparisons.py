@@ -57,17 +57,20 @@ def comparison_create(
     gold_choice: str = "",
 ) -> Comparison:
     """Stores both candidates and the comparison between them, in one transaction."""
+    # PostgreSQL text cannot hold NUL (0x00); a model can emit it (byte-fallback tokens), and one
+    # such answer would fail the whole job's write. It means nothing in an answer: drop it.
+    a_text, b_text = a.text.replace("\x00", ""), b.text.replace("\x00", "")
     with transaction.atomic():
         cand_a, cand_b = (
             Candidate.objects.create(
                 prompt=prompt,
-                text=spec.text,
+                text=text,
                 source=spec.source,
                 adapter_id=spec.adapter_id,
                 sampling=spec.sampling,
-                text_hash=sha256_text(spec.text),
+                text_hash=sha256_text(text),
             )
-            for spec in (a, b)
+            for spec, text in ((a, a_text), (b, b_text))
         )
         return Comparison.objects.create(
             project=project,
@@ -77,5 +80,5 @@ def comparison_create(
             origin=origin,
             required_judgments=project.overlap if required_judgments is None else required_judgments,
             gold_choice=gold_choice,
-            pair_hash=pair_hash(prompt.content_hash, a.text, b.text),
+            pair_hash=pair_hash(prompt.content_hash, a_text, b_text),
         )
