@@ -139,7 +139,13 @@ def test_queue_depth_on_the_embedded_broker_counts_message_files(client, setting
         (folder / sub).mkdir(parents=True)
     settings.CELERY_BROKER_URL = "filesystem://"
     settings.CELERY_BROKER_DIR = folder
-    options = {"data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"), "processed_folder": str(folder / "processed")}
+    options = {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"),
+        # Exchange tables of the test's own (Kombu's default is ./control, shared by everyone).
+        "control_folder": str(folder / "control"),
+    }
     with Connection("filesystem://", transport_options=options) as conn:
         gpu, default = conn.SimpleQueue("gpu"), conn.SimpleQueue("default")
         for n in range(3):

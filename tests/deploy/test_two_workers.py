@@ -66,7 +66,9 @@ def test_two_workers_on_one_queue_share_ten_jobs_none_run_twice_none_lost(tuning
 
     # None lost: every job succeeded, in its first and only run.
     finished = list(Job.objects.filter(pk__in=ids).order_by("id"))
-    assert [(j.state, j.attempts) for j in finished] == [("succeeded", 1)] * JOBS, [(j.pk, j.state, j.error) for j in finished]
+    assert [(j.state, j.attempts) for j in finished] == [("succeeded", 1)] * JOBS, [
+        (j.pk, j.state, j.attempts, j.error, j.log_tail[-1500:]) for j in finished if j.state != "succeeded"
+    ]
     for job in finished:
         states = list(JobEvent.objects.filter(job=job, kind="state").order_by("id").values_list("data__state", flat=True))
         assert states == ["queued", "running", "succeeded"], (job.pk, states)
