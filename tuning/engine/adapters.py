@@ -191,7 +191,9 @@ def attach_adapter(
     from peft import PeftModel
 
     folder = check_adapter_folder(adapter_dir)
-    check_adapter_base(folder, source)
+    metadata = check_adapter_base(folder, source)
+    if metadata.get("kind") == "reward_model":
+        raise BadInput(f"{folder} is a reward model, not a policy adapter")
     try:
         if isinstance(model, PeftModel):
             model.load_adapter(str(folder), adapter_name=adapter_name, is_trainable=trainable)

@@ -88,6 +88,14 @@ def split_completion(tokenizer: Any, prompt: list[dict], response: list[dict]) -
     return p_ids[:cut], full[cut:]
 
 
+def check_rows_present(rows: Any, what: str = "preference set") -> None:
+    """BadInput unless ``rows`` is a non-empty list (checked before any model is loaded)."""
+    if not isinstance(rows, list):
+        raise BadInput(f"the {what} must be a list of rows, got {type(rows).__name__}")
+    if not rows:
+        raise BadInput(f"the {what} is empty: there is nothing to train or evaluate on")
+
+
 @dataclass
 class EncodedPair:
     """One preference row as token ids; ``index`` is its position in the caller's list."""
@@ -139,8 +147,7 @@ def encode_pairs(
     """
     if truncation not in TRUNCATION_MODES:
         raise BadInput(f"truncation must be one of {', '.join(TRUNCATION_MODES)}, got {truncation!r}")
-    if not isinstance(rows, list) or not rows:
-        raise BadInput(f"the {what} is empty: there is nothing to train or evaluate on")
+    check_rows_present(rows, what)
     report = EncodeReport(rows=len(rows))
     pairs: list[EncodedPair] = []
     too_long: list[tuple[int, int]] = []

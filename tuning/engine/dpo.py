@@ -85,6 +85,11 @@ class DPOConfig:
     # Batch pairs of similar length together (less padding) instead of at random.
     group_by_length: bool = True
 
+    def __post_init__(self) -> None:
+        # A dict (as decoded from JSON) is as good as a LoraSpec.
+        if not isinstance(self.lora, LoraSpec):
+            self.lora = LoraSpec.from_dict(self.lora)
+
     @classmethod
     def from_value(cls, value: DPOConfig | dict | None) -> DPOConfig:
         if value is None:
@@ -97,10 +102,7 @@ class DPOConfig:
         unknown = set(value) - known
         if unknown:
             raise BadInput(f"unknown DPO settings: {', '.join(sorted(unknown))}")
-        data = dict(value)
-        if "lora" in data:
-            data["lora"] = LoraSpec.from_dict(data["lora"])
-        return cls(**data)
+        return cls(**value)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -194,15 +196,14 @@ def _disable_dropout(model: Any) -> None:
 class _Run:
     """State of one training run; split from train_dpo to keep each part readable."""
 
-    def __init__(self, *, model, tokenizer, config: DPOConfig, pairs, heldout, device, reporter_cb):
+    def __init__(self, *, model, tokenizer, config: DPOConfig, pairs, heldout, device, share_prompt: bool):
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
         self.pairs = pairs
         self.heldout = heldout
         self.device = device
-        self.callback = reporter_cb
-        self.share_prompt = config.share_prompt
+        self.share_prompt = share_prompt
         self.batches = fixed_batches(
             pairs, config.batch_size, group_by_length=config.group_by_length, seed=config.seed
         )
@@ -331,7 +332,7 @@ def train_dpo(
         check_adapter_folder,
         write_metadata,
     )
-    from tuning.engine.chat import encode_pairs
+    from tuning.engine.chat import check_rows_present, encode_pairs
     from tuning.engine.fsutil import atomic_dir, check_output_dir
     from tuning.engine.loading import load_base
     from tuning.engine.logprobs import supports_shared_prompt
@@ -341,13 +342,14 @@ def train_dpo(
     started = time.perf_counter()
     config = DPOConfig.from_value(config)
     config.check()
+    check_rows_present(rows)
     check_output_dir(output_dir)
     parent_meta: dict = {}
     if adapter is not None:
         check_adapter_folder(adapter)
         parent_meta = check_adapter_base(adapter, source)
     fingerprint = base_fingerprint(source)
-    data_hash = content_hash(rows) if isinstance(rows, list) else None
+    data_hash = content_hash(rows)
 
     resume_state = None
     if resume_from is not None:
@@ -379,8 +381,6 @@ def train_dpo(
     else:
         model = attach_adapter(model, adapter, source=source, trainable=True)
     _disable_dropout(model)
-    if config.share_prompt and not supports_shared_prompt(model):
-        config.share_prompt = False
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
@@ -391,7 +391,7 @@ def train_dpo(
         pairs=train_pairs,
         heldout=heldout_pairs,
         device=device_name,
-        reporter_cb=progress,
+        share_prompt=config.share_prompt and supports_shared_prompt(model),
     )
     heldout_batches = math.ceil(len(heldout_pairs) / config.batch_size)
     prepare = Reporter(progress, phase="prepare", total=run.n_batches + heldout_batches)

@@ -53,6 +53,11 @@ class RejectionConfig:
     # Shape of the new adapter when the policy is the bare base.
     lora: LoraSpec = field(default_factory=LoraSpec)
 
+    def __post_init__(self) -> None:
+        # A dict (as decoded from JSON) is as good as a LoraSpec.
+        if not isinstance(self.lora, LoraSpec):
+            self.lora = LoraSpec.from_dict(self.lora)
+
     @classmethod
     def from_value(cls, value: RejectionConfig | dict | None) -> RejectionConfig:
         if value is None:
@@ -64,10 +69,7 @@ class RejectionConfig:
         unknown = set(value) - {f.name for f in fields(cls)}
         if unknown:
             raise BadInput(f"unknown rejection-sampling settings: {', '.join(sorted(unknown))}")
-        data = dict(value)
-        if "lora" in data:
-            data["lora"] = LoraSpec.from_dict(data["lora"])
-        return cls(**data)
+        return cls(**value)
 
     def check(self) -> None:
         checks = [

@@ -92,11 +92,12 @@ def implicit_rewards(
     """
     import math
 
-    from tuning.engine.chat import encode_pairs
+    from tuning.engine.chat import check_rows_present, encode_pairs
     from tuning.engine.progress import Reporter
 
     if not beta > 0:
         raise BadInput(f"beta must be > 0, got {beta}")
+    check_rows_present(rows, "evaluation set")
     model, tokenizer, policy, parent = load_policy_and_parent(
         source, adapter, parent_adapter, cache_dir=cache_dir, device=device, dtype=dtype
     )
@@ -320,6 +321,11 @@ class RewardConfig:
     center_rewards_coefficient: float | None = None
     gradient_checkpointing: bool = False
 
+    def __post_init__(self) -> None:
+        # A dict (as decoded from JSON) is as good as a LoraSpec.
+        if not isinstance(self.lora, LoraSpec):
+            self.lora = LoraSpec.from_dict(self.lora)
+
     @classmethod
     def from_value(cls, value: RewardConfig | dict | None) -> RewardConfig:
         if value is None:
@@ -331,10 +337,7 @@ class RewardConfig:
         unknown = set(value) - {f.name for f in fields(cls)}
         if unknown:
             raise BadInput(f"unknown reward model settings: {', '.join(sorted(unknown))}")
-        data = dict(value)
-        if "lora" in data:
-            data["lora"] = LoraSpec.from_dict(data["lora"])
-        return cls(**data)
+        return cls(**value)
 
     def check(self) -> None:
         checks = [
@@ -374,7 +377,7 @@ def train_reward_model(
     from trl import RewardTrainer
 
     from tuning.engine.adapters import peft_config_for, write_metadata
-    from tuning.engine.chat import encode_pairs
+    from tuning.engine.chat import check_rows_present, encode_pairs
     from tuning.engine.dpo import split_heldout
     from tuning.engine.fsutil import atomic_dir, check_output_dir
     from tuning.engine.hf_trainer import ProgressBridge, trainer_precision
@@ -385,9 +388,10 @@ def train_reward_model(
     started = time.perf_counter()
     config = RewardConfig.from_value(config)
     config.check()
+    check_rows_present(rows)
     check_output_dir(output_dir)
     fingerprint = base_fingerprint(source)
-    data_hash = content_hash(rows) if isinstance(rows, list) else None
+    data_hash = content_hash(rows)
     model, tokenizer = load_base(source, cache_dir=cache_dir, device=device, dtype=dtype, task="seq-cls")
     pairs, report = encode_pairs(tokenizer, rows, max_length=config.max_length, truncation=config.truncation)
     train_idx, heldout_idx = split_heldout(len(pairs), config.heldout_fraction, config.seed)

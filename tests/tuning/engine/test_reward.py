@@ -88,3 +88,10 @@ def test_reward_model_training_can_be_stopped_and_leaves_nothing(tiny_model, tmp
             progress=lambda e: e["phase"] == "train" and e["step"] == 1,
         )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_reward_model_cannot_be_loaded_as_a_policy(tiny_model, reward_model):
+    from tuning.engine.loading import load_policy
+
+    with pytest.raises(BadInput, match="is a reward model, not a policy adapter"):
+        load_policy(tiny_model, reward_model[0])
