@@ -72,7 +72,7 @@ def test_with_no_verdicts_yet_the_rate_is_unknown_and_the_interval_is_everything
 def test_the_page_and_the_api_show_after_beside_each_opponent_per_prompt(evaluation, admin_user, tuning_project, reviewer):
     rows = evaluation_rows(evaluation)
     assert len(rows) == 3
-    assert [o["arm"] for o in rows[0]["opponents"]] == ["base", "before"]
+    assert [o["arm"] for o in rows[0]["opponents"]] == ["before", "base"]
     client = APIClient()
     client.force_authenticate(admin_user)
     body = client.get(f"/api/v1/evaluations/{evaluation.pk}/").json()

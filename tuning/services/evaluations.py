@@ -268,4 +268,8 @@ def evaluation_rows(evaluation: Evaluation) -> list[dict]:
                 "required": pair.comparison.required_judgments,
             }
         )
+    # Opponents in the arms' order: before first, then the baselines.
+    order = {arm: index for index, arm in enumerate(EvaluationPair.Arm.values)}
+    for row in rows.values():
+        row["opponents"].sort(key=lambda o: order[o["arm"]])
     return list(rows.values())

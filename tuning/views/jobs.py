@@ -84,12 +84,19 @@ def _live_context(job: Job) -> dict:
     series = job_chart_series(job)
     charts = []
     if job.kind in (Job.Kind.DPO, Job.Kind.REWARD_MODEL, Job.Kind.REJECTION_SAMPLING) or any(series.values()):
+        specs = [
+            ("Loss", series["loss"], {}),
+            ("Reward margin", series["margin"], {"reference": 0.0}),
+            ("Preference accuracy", series["accuracy"], {"domain": (0.0, 1.0), "reference": 0.5}),
+        ]
         charts = [
-            mark_safe(line_chart(series["loss"], title="Loss")),  # noqa: S308  (escaped in line_chart)
-            mark_safe(line_chart(series["margin"], title="Reward margin", reference=0.0)),  # noqa: S308
-            mark_safe(  # noqa: S308
-                line_chart(series["accuracy"], title="Preference accuracy", domain=(0.0, 1.0), reference=0.5)
-            ),
+            {
+                "title": title,
+                "latest": points[-1][1] if points else None,
+                # line_chart escapes every text it writes.
+                "svg": mark_safe(line_chart(points, title=title, **options)),  # noqa: S308
+            }
+            for title, points, options in specs
         ]
     return {
         "job": job,
