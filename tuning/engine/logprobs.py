@@ -154,10 +154,25 @@ def response_logits(model: Any, batch: PackedBatch) -> torch.Tensor:
     return head(hidden_at_sources(model, batch)).float()
 
 
+# Without gradients, the LM head runs over at most this many positions at a time, so scoring many
+# long responses never holds more than ~0.8 GB of fp32 logits (4096 x 49152 vocabulary).
+_HEAD_CHUNK = 4096
+
+
 def sequence_logps(model: Any, batch: PackedBatch) -> torch.Tensor:
     """Summed log-probability of every response in the batch -> [num_segments] (fp32)."""
-    logits = response_logits(model, batch)
-    token_logps = -F.cross_entropy(logits, batch.targets, reduction="none")
+    if torch.is_grad_enabled() or batch.targets.numel() <= _HEAD_CHUNK:
+        logits = response_logits(model, batch)
+        token_logps = -F.cross_entropy(logits, batch.targets, reduction="none")
+    else:
+        _, head = backbone_and_head(model)
+        hidden = hidden_at_sources(model, batch)
+        token_logps = torch.cat(
+            [
+                -F.cross_entropy(head(hidden[i : i + _HEAD_CHUNK]).float(), batch.targets[i : i + _HEAD_CHUNK], reduction="none")
+                for i in range(0, hidden.shape[0], _HEAD_CHUNK)
+            ]
+        )
     sums = torch.zeros(batch.num_segments, dtype=token_logps.dtype, device=token_logps.device)
     return sums.index_add(0, batch.segment, token_logps)
 

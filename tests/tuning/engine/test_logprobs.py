@@ -60,3 +60,16 @@ def test_pair_log_probs_come_back_in_the_callers_order(model_and_pairs):
 def test_length_grouping_puts_similar_lengths_together():
     batches = length_grouped([5, 100, 7, 98, 6, 99], 2)
     assert batches == [[1, 5], [3, 2], [4, 0]]
+
+
+def test_scoring_in_chunks_gives_the_same_numbers(model_and_pairs, monkeypatch):
+    from tuning.engine import logprobs
+
+    model, tokenizer, pairs = model_and_pairs
+    groups = [(p.prompt, [p.chosen, p.rejected]) for p in pairs]
+    batch = pack(groups, pad_token_id=tokenizer.pad_token_id)
+    with torch.no_grad():
+        whole = sequence_logps(model, batch)
+        monkeypatch.setattr(logprobs, "_HEAD_CHUNK", 7)
+        chunked = sequence_logps(model, batch)
+    torch.testing.assert_close(chunked, whole)
