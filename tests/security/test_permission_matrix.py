@@ -227,14 +227,12 @@ ROUTES = all_routes()
 
 
 def _cases():
-    """GETs change nothing a role could notice, so one case asks as all four roles in turn;
-    each write gets a fresh world per role, so one role's effect cannot hide another's."""
+    """One case per URL and method, asking as each role in turn on one fresh world. Writes go
+    last to the roles that may make them (outsider, then reviewer, then admin), so a refused
+    request that changed something shows up as a wrong status for a later role too."""
     for route in ROUTES:
         for index, expect in enumerate(expectations(route.key) or (Expect("get", 0, 0, 0, 0),)):
-            groups = [ROLES] if expect.method == "get" else [(role,) for role in ROLES]
-            for roles in groups:
-                label = "all" if len(roles) > 1 else roles[0]
-                yield pytest.param(route, index, roles, id=f"{route.key}-{expect.method}-{label}")
+            yield pytest.param(route, index, id=f"{route.key}-{expect.method}")
 
 
 CASES = list(_cases())
@@ -321,15 +319,15 @@ def _client(role: str, world) -> APIClient:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("route", "index", "roles"), CASES)
-def test_status(route: Route, index: int, roles: tuple[str, ...], world):
+@pytest.mark.parametrize(("route", "index"), CASES)
+def test_status(route: Route, index: int, world):
     expected = expectations(route.key)
     if expected is None:
         pytest.fail(f"no entry for {route.key}; see test_every_url_has_an_entry_in_the_table")
     expect = expected[index]
     url = _url(route, world) + (f"?{expect.query}" if expect.query else "")
     wrong = []
-    for role in roles:
+    for role in ("anonymous", "outsider", "reviewer", "admin"):
         client = _client(role, world)
         if route.route.startswith("api/v1/"):
             response = getattr(client, expect.method)(url, expect.body or None, format="json")

@@ -30,7 +30,8 @@ def _env(tmp_path: Path, **extra: str) -> dict:
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("PREFLOOP_", "SECURE_", "SESSION_", "CSRF_", "DATABASE_", "REDIS_", "CELERY_", "TEST_DATABASE", "PYTEST"))
-        and key not in ("DEBUG", "SECRET_KEY", "SECRET_KEY_FILE", "ALLOWED_HOSTS", "USE_X_FORWARDED_PROTO")
+        # The browser tests' conftest sets DJANGO_ALLOW_ASYNC_UNSAFE for the test process only.
+        and key not in ("DEBUG", "SECRET_KEY", "SECRET_KEY_FILE", "ALLOWED_HOSTS", "USE_X_FORWARDED_PROTO", "DJANGO_ALLOW_ASYNC_UNSAFE")
     }
     env.update(
         {
