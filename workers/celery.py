@@ -45,6 +45,8 @@ def transport_options(broker: str) -> dict:
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
             "store_processed": False,
+            # Exchange tables (remote control, broadcast) live beside the queue, not in the cwd.
+            "control_folder": str(folder / "control"),
         }
     return {}
 
