@@ -134,6 +134,7 @@ def test_every_page_that_shows_user_text_renders_it_inert(payload, tuning_projec
     pages: list[tuple[str, Client, str, set[str]]] = [
         ("home (reviewer)", as_reviewer, "/", PAGE_TAGS),
         ("home (admin)", as_admin, "/", PAGE_TAGS),
+        ("project settings", as_admin, f"/projects/{project.pk}/settings/", PAGE_TAGS),
         ("review page", as_reviewer, f"/projects/{project.pk}/review/", PAGE_TAGS),
         ("stats dashboard", as_admin, f"/projects/{project.pk}/stats/", CHART_TAGS),
         ("stats of a version", as_admin, f"/projects/{project.pk}/stats/?preference_set={made['set'].pk}", CHART_TAGS),
