@@ -68,6 +68,8 @@ MIDDLEWARE = [
     "config.limits.BodySizeLimitMiddleware",
     # A lost database connection answers 503 with Retry-After (config/resilience.py).
     "config.resilience.DatabaseUnavailableMiddleware",
+    # Only our own script files run in the browser (config/headers.py).
+    "config.headers.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -282,6 +284,8 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
 if env_bool("USE_X_FORWARDED_PROTO", PRODUCTION):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Content-Security-Policy on every page but the API docs (config/headers.py).
+PREFLOOP_CSP = env_bool("PREFLOOP_CSP", True)
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 

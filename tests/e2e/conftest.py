@@ -68,17 +68,27 @@ class Shooter:
 @pytest.fixture
 def page_factory(browser, request):
     contexts = []
+    # Whatever the Content-Security-Policy made the browser refuse (config/headers.py): our own
+    # pages must never need an exception to it.
+    refused: list[str] = []
 
     def make(*, width: int = 1366, height: int = 768):
         context = browser.new_context(viewport={"width": width, "height": height})
         context.set_default_timeout(20_000)
         contexts.append(context)
         page = context.new_page()
+        page.on(
+            "console",
+            lambda message: refused.append(f"{page.url}: {message.text}")
+            if "Content Security Policy" in message.text
+            else None,
+        )
         return page, Shooter(page, f"{request.node.name}-{width}x{height}")
 
     yield make
     for context in contexts:
         context.close()
+    assert refused == [], refused
 
 
 def log_in(page, live_server, username: str, password: str) -> None:
