@@ -44,7 +44,7 @@ def _context(evaluation: Evaluation, *, with_rows: bool) -> dict:
         "rows": rows,
         "metrics": evaluation.metrics or {},
         # Keep polling while the job runs or verdicts are still to come.
-        "live": evaluation.job.is_active or pending or not rows,
+        "live": evaluation.job.is_active or pending,
     }
 
 
