@@ -107,6 +107,7 @@ client = Client(HTTP_HOST="prefloop.example.com")
 plain = client.get("/login/")
 secure = client.get("/login/", HTTP_X_FORWARDED_PROTO="https")
 health = client.get("/healthz")
+metrics = client.get("/metrics")
 print(json.dumps({
     "plain": [plain.status_code, plain.get("Location", "")],
     "secure": [secure.status_code, secure.get("Strict-Transport-Security", "")],
@@ -114,6 +115,7 @@ print(json.dumps({
     "frame": secure.get("X-Frame-Options", ""),
     "nosniff": secure.get("X-Content-Type-Options", ""),
     "health": health.status_code,
+    "metrics": metrics.status_code,
 }))
 """
 
@@ -134,5 +136,7 @@ def test_production_redirects_to_https_and_sends_hsts_and_secure_cookies(tmp_pat
     assert seen["secure"][1] == "max-age=31536000; includeSubDomains; preload"
     assert seen["csrf_cookie_secure"] is True
     assert seen["frame"] == "DENY" and seen["nosniff"] == "nosniff"
-    # The health probe is not redirected (it answers 200 or 503, never 301).
+    # Probes and scrapes are not redirected: they answer 200, or 503 when something is down
+    # (here the database has no tables), never 301.
     assert seen["health"] in (200, 503)
+    assert seen["metrics"] in (200, 503)
