@@ -269,6 +269,8 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+# Keeps deployments (or test runs) that share one Redis apart: throttle counters and the like.
+CACHES["default"]["KEY_PREFIX"] = env_str("CACHE_KEY_PREFIX", "prefloop")
 
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
