@@ -145,11 +145,72 @@ def _next_once(*, reviewer, project: Project, now: datetime) -> Assignment | Non
         pools = [available_comparisons(reviewer=reviewer, project=project)]
         if project.gold_rate > 0 and _rng.random() < project.gold_rate:
             pools.insert(0, _gold_comparisons(reviewer=reviewer, project=project))
+        elif connection.vendor == "postgresql":
+            assignment = _claim_in_one_statement(reviewer=reviewer, project=project, now=now)
+            if assignment is not None:
+                return assignment
         for pool in pools:
             assignment = _claim_first_with_room(pool, reviewer=reviewer, project=project, now=now)
             if assignment is not None:
                 return assignment
         return None
+
+
+_CLAIM_SQL = """
+WITH candidate AS (
+    SELECT c.id FROM {comparison} c
+    WHERE c.project_id = %(project)s AND c.gold_choice = '' AND c.open_slots > 0
+      AND NOT EXISTS (
+          SELECT 1 FROM {assignment} a
+          WHERE a.comparison_id = c.id AND a.reviewer_id = %(reviewer)s
+            AND a.state IN ('judged', 'skipped'))
+    ORDER BY c.judgment_count, c.created_at, c.id
+    LIMIT 1
+    FOR UPDATE OF c SKIP LOCKED
+), taken AS (
+    UPDATE {comparison} c SET open_holds = c.open_holds + 1
+    FROM candidate WHERE c.id = candidate.id
+    RETURNING c.id
+)
+INSERT INTO {assignment} (comparison_id, reviewer_id, left_is_a, state, issued_at, expires_at)
+SELECT taken.id, %(reviewer)s, %(left_is_a)s, 'open', %(now)s, %(expires)s FROM taken
+ON CONFLICT (comparison_id, reviewer_id) DO UPDATE SET
+    left_is_a = EXCLUDED.left_is_a, state = 'open',
+    issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at
+RETURNING id, comparison_id
+"""
+
+
+def _claim_in_one_statement(*, reviewer, project: Project, now: datetime) -> Assignment | None:
+    """PostgreSQL's fast path: find, lock, count and hold in one round trip.
+
+    FOR UPDATE ... SKIP LOCKED re-checks `open_slots > 0` on the row as locked (a reviewer who
+    filled it a moment ago has committed by then), and moves on to the next row when the check
+    fails. None means only that nothing was free of locks; the general path then decides.
+    """
+    fields = {
+        "left_is_a": _rng.random() < 0.5,
+        "issued_at": now,
+        "expires_at": now + timedelta(seconds=project.hold_timeout_s),
+    }
+    sql = _CLAIM_SQL.format(
+        comparison=Comparison._meta.db_table, assignment=Assignment._meta.db_table
+    )
+    params = {
+        "project": project.pk,
+        "reviewer": reviewer.pk,
+        "now": now,
+        "expires": fields["expires_at"],
+        "left_is_a": fields["left_is_a"],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Assignment(
+        pk=row[0], comparison_id=row[1], reviewer=reviewer, state=Assignment.State.OPEN, **fields
+    )
 
 
 def _claim_first_with_room(pool, *, reviewer, project: Project, now: datetime) -> Assignment | None:
