@@ -164,6 +164,7 @@ def drift_kl(
     from tuning.engine.adapters import active_adapter
     from tuning.engine.chat import check_messages, prompt_ids
     from tuning.engine.generation import generate_with
+    from tuning.engine.loading import input_device
     from tuning.engine.logprobs import length_grouped, pack, response_logits, supports_shared_prompt
     from tuning.engine.progress import Reporter
     from tuning.engine.reward import load_policy_and_parent
@@ -194,7 +195,7 @@ def drift_kl(
         # An empty answer still has one position to compare: the one that chose to stop.
         response = answer["token_ids"] or [tokenizer.eos_token_id]
         groups.append((prompt_ids(tokenizer, prompt), response))
-    device_ = next(model.parameters()).device
+    device_ = input_device(model)
     share = supports_shared_prompt(model)
     batches = length_grouped([len(p) + len(r) for p, r in groups], batch_size)
     reporter = Reporter(progress, phase="eval", total=len(batches))
@@ -211,7 +212,7 @@ def drift_kl(
                 parent_logp = torch.log_softmax(response_logits(model, packed), dim=-1)
             token_kl = (new_logp.exp() * (new_logp - parent_logp)).sum(-1).clamp(min=0.0)
             sums = torch.zeros(packed.num_segments, dtype=token_kl.dtype, device=token_kl.device)
-            sums = sums.index_add(0, packed.segment, token_kl).cpu()
+            sums = sums.index_add(0, packed.segment.to(token_kl.device), token_kl).cpu()
             for position, i in enumerate(indices):
                 length = int(packed.lengths[position])
                 per_prompt[i] = float(sums[position]) / length

@@ -71,6 +71,7 @@ def generate_with(
     import torch
 
     from tuning.engine.chat import prompt_ids, with_system_prompt
+    from tuning.engine.loading import input_device
     from tuning.engine.progress import Reporter
 
     prompts = _check_prompts(prompts)
@@ -85,7 +86,7 @@ def generate_with(
     results: list[list[dict | None]] = [[None] * n for _ in prompts]
     stops = stop_token_ids(model, tokenizer)
     pad = tokenizer.pad_token_id
-    device = next(model.parameters()).device
+    device = input_device(model)
     reporter = Reporter(progress, phase=phase, total=len(batches))
     sampling = {"do_sample": False}
     if temperature > 0:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "base_fingerprint",
+    "input_device",
     "load_base",
     "load_policy",
     "load_tokenizer",
@@ -60,18 +61,21 @@ _CACHE_MARKER = "prefloop-source.json"
 def resolve_device_dtype(device: str | None = None, dtype: Any = None) -> tuple[str, torch.dtype]:
     """Choose where and in what precision to run: CUDA + bf16 where present, CPU + fp32 otherwise.
 
-    Either part can be forced: ``device`` ("cpu", "cuda", "cuda:1") and ``dtype`` (a torch dtype
-    or a name such as "bf16", "float32").
+    Either part can be forced: ``device`` ("cpu", "cuda", "cuda:1", or "auto") and ``dtype`` (a
+    torch dtype or a name such as "bf16", "float32"). "auto" spreads a model too big for one card
+    over all the host's cards (Accelerate's big-model placement); without CUDA it is plain "cpu".
     """
     import torch
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = str(device)
+    if device == "auto" and not torch.cuda.is_available():
+        device = "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise BadInput(f"device {device!r} requested but CUDA is not available on this machine")
     if dtype is None:
-        if device.startswith("cuda"):
+        if device.startswith("cuda") or device == "auto":
             # bf16 keeps fp32's exponent range, so training needs no loss scaling; GPUs older than
             # Ampere lack it and fall back to fp32 rather than fp16.
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
@@ -188,8 +192,11 @@ def load_base(
     folder = materialise(source, cache_dir=cache_dir)
     device, dtype = resolve_device_dtype(device, dtype)
     tokenizer = load_tokenizer(folder)
+    # "auto": Accelerate places whole layers on the cards in turn (filling the first, then the
+    # next) and its hooks move activations from card to card; the model is never whole on one.
+    placement = {"device_map": "auto"} if device == "auto" else {}
     if task == "causal-lm":
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **placement)
     elif task == "seq-cls":
         from transformers.utils import logging as hf_logging
 
@@ -198,7 +205,9 @@ def load_base(
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
         try:
-            model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=dtype, num_labels=1)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                folder, dtype=dtype, num_labels=1, **placement
+            )
         finally:
             hf_logging.set_verbosity(verbosity)
     else:
@@ -208,10 +217,25 @@ def load_base(
     model.config.pad_token_id = tokenizer.pad_token_id
     if getattr(model, "generation_config", None) is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.to(device)
+    if not placement:
+        model.to(device)
     model.eval()
     model.prefloop_source = str(source)
     return model, tokenizer
+
+
+def input_device(model: Any) -> torch.device:
+    """Where a batch must go: the device of the input embeddings.
+
+    On a model split over several cards (``device="auto"``) the first parameter need not sit on
+    the card that takes the input; the embeddings always do.
+    """
+    embeddings = model.get_input_embeddings()
+    if embeddings is not None:
+        weight = getattr(embeddings, "weight", None)
+        if weight is not None and weight.device.type != "meta":
+            return weight.device
+    return next(model.parameters()).device
 
 
 def load_policy(

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from tuning.engine.loading import input_device
+
 
 @dataclass
 class PackedBatch:
@@ -145,7 +147,8 @@ def hidden_at_sources(model: Any, batch: PackedBatch) -> torch.Tensor:
         use_cache=False,
     )
     hidden = outputs.last_hidden_state
-    return hidden[batch.source_row, batch.source_pos]
+    # On a model split over cards the last layer may sit on another card than the input.
+    return hidden[batch.source_row.to(hidden.device), batch.source_pos.to(hidden.device)]
 
 
 def response_logits(model: Any, batch: PackedBatch) -> torch.Tensor:
@@ -163,18 +166,18 @@ def sequence_logps(model: Any, batch: PackedBatch) -> torch.Tensor:
     """Summed log-probability of every response in the batch -> [num_segments] (fp32)."""
     if torch.is_grad_enabled() or batch.targets.numel() <= _HEAD_CHUNK:
         logits = response_logits(model, batch)
-        token_logps = -F.cross_entropy(logits, batch.targets, reduction="none")
+        token_logps = -F.cross_entropy(logits, batch.targets.to(logits.device), reduction="none")
     else:
         _, head = backbone_and_head(model)
         hidden = hidden_at_sources(model, batch)
-        token_logps = torch.cat(
-            [
-                -F.cross_entropy(head(hidden[i : i + _HEAD_CHUNK]).float(), batch.targets[i : i + _HEAD_CHUNK], reduction="none")
-                for i in range(0, hidden.shape[0], _HEAD_CHUNK)
-            ]
-        )
+        chunks = []
+        for i in range(0, hidden.shape[0], _HEAD_CHUNK):
+            logits = head(hidden[i : i + _HEAD_CHUNK]).float()
+            targets = batch.targets[i : i + _HEAD_CHUNK].to(logits.device)
+            chunks.append(-F.cross_entropy(logits, targets, reduction="none"))
+        token_logps = torch.cat(chunks)
     sums = torch.zeros(batch.num_segments, dtype=token_logps.dtype, device=token_logps.device)
-    return sums.index_add(0, batch.segment, token_logps)
+    return sums.index_add(0, batch.segment.to(token_logps.device), token_logps)
 
 
 def supports_shared_prompt(model: Any) -> bool:
@@ -204,7 +207,7 @@ def pair_logps(
     ``pairs`` are EncodedPair-like (``prompt``, ``chosen``, ``rejected`` id lists). ``on_batch``
     is called after each batch with (done, total) — the caller's hook for progress and stopping.
     """
-    device = next(model.parameters()).device
+    device = input_device(model)
     chosen = torch.zeros(len(pairs), dtype=torch.float32)
     rejected = torch.zeros(len(pairs), dtype=torch.float32)
     batches = length_grouped([p.packed_length for p in pairs], batch_size)

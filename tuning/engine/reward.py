@@ -194,6 +194,7 @@ def _score_implicit(source, reward, checked, *, batch_size, cache_dir, device, d
 
     from tuning.engine.adapters import active_adapter
     from tuning.engine.chat import split_completion
+    from tuning.engine.loading import input_device
     from tuning.engine.logprobs import length_grouped, pack, sequence_logps, supports_shared_prompt
     from tuning.engine.progress import Reporter
     from tuning.engine.sources import canonical_json
@@ -213,7 +214,7 @@ def _score_implicit(source, reward, checked, *, batch_size, cache_dir, device, d
     share = supports_shared_prompt(model)
     reporter = Reporter(progress, phase="score", total=2 * len(batches))
     scores = torch.zeros(len(checked), dtype=torch.float64)
-    device_ = next(model.parameters()).device
+    device_ = input_device(model)
     step = 0
     for sign, name in ((1.0, policy), (-1.0, parent)):
         with torch.no_grad(), active_adapter(model, name):
@@ -263,9 +264,10 @@ def score_sequences(model, tokenizer, sequences: list[list[int]], *, batch_size:
     """A sequence classifier's score of each token-id sequence (right-padded batches)."""
     import torch
 
+    from tuning.engine.loading import input_device
     from tuning.engine.logprobs import length_grouped
 
-    device = next(model.parameters()).device
+    device = input_device(model)
     scores = [0.0] * len(sequences)
     batches = length_grouped([len(s) for s in sequences], batch_size)
     for number, indices in enumerate(batches, start=1):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -72,3 +74,23 @@ def test_the_packaged_model_is_cached_once_as_plain_safetensors():
     assert model.config.num_hidden_layers == 30
     assert "quantization_config" not in model.config.to_dict()
     assert "<|im_start|>" in tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
+
+
+@no_cuda
+def test_auto_placement_without_cuda_is_plain_cpu_and_a_dpo_step_runs(tiny_model, rows, tmp_path):
+    from tuning.engine.dpo import train_dpo
+    from tuning.engine.loading import input_device
+
+    assert resolve_device_dtype("auto") == ("cpu", torch.float32)
+    model, _ = load_base(tiny_model, device="auto")
+    assert input_device(model) == torch.device("cpu")
+    result = train_dpo(
+        source=tiny_model,
+        rows=rows[:8],
+        output_dir=tmp_path / "adapter",
+        config={"max_steps": 1, "batch_size": 4, "lora": {"r": 4, "alpha": 8}},
+        device="auto",
+    )
+    assert result["steps"] == 1 and math.isfinite(result["history"][0]["loss"])
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+
