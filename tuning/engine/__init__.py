@@ -7,7 +7,8 @@ inside the functions (or in modules only those functions import).
 Public entry points (module: function):
 
 * ``loading``: ``load_base(source, ...)``, ``load_policy(source, adapter, ...)``,
-  ``resolve_device_dtype(device, dtype)``, ``base_fingerprint(source)`` — a source is a local
+  ``resolve_device_dtype(device, dtype)`` (``device="auto"``: one model over all cards),
+  ``input_device(model)``, ``base_fingerprint(source)`` — a source is a local
   Hugging Face folder, a ``.gguf`` file, or the packaged ``"smollm2-135m-instruct"``; GGUF
   weights are dequantised once and cached as safetensors under ``cache_dir``.
 * ``adapters``: ``LoraSpec`` (r, alpha, dropout, target_modules, layers), ``new_adapter(...)``,
@@ -22,6 +23,8 @@ Public entry points (module: function):
 * ``rejection``: ``RejectionConfig``, ``rejection_sample(...)`` — best-of-N, then SFT
   (distillation into a new adapter) or best-vs-worst pairs.
 * ``evaluation``: ``preference_accuracy(...)``, ``before_after(...)``, ``drift_kl(...)``.
+* ``distributed``: ``join(device)``, ``step_share(...)``, ``launch(args, processes)`` — DPO on
+  several processes (``accelerate launch`` / ``torchrun`` / ``dpo --processes N``).
 * ``errors``: ``EngineError`` and its ``BadInput``, ``TrainingDiverged``, ``Cancelled``.
 
 Command line: ``python -m tuning.engine {generate,dpo,reward-model,rejection-sample,evaluate}``.

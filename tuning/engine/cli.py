@@ -4,6 +4,10 @@ The engine from a shell, with no database: inputs are JSON / JSONL files, the re
 document on stdout (or in ``--output``), progress bars go to stderr. Every setting of a config
 dataclass is a flag (``--learning-rate``, ``--lora-r``...). Exit status: 0 done, 2 bad input,
 3 training diverged, 130 stopped (Ctrl-C asks the engine to stop cleanly at the end of a step).
+
+``dpo`` also runs as several processes, one per card, under a launcher:
+``accelerate launch --num_processes N -m tuning.engine dpo ...`` (``torchrun --nproc_per_node N``
+too). Only rank 0 draws progress bars, prints errors and writes the result.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from tuning.engine.distributed import is_main_process, launch, launched_world_size, leave
 from tuning.engine.errors import BadInput, Cancelled, EngineError, TrainingDiverged
 from tuning.engine.sources import DEFAULT_SOURCE
 
@@ -179,7 +184,9 @@ class ProgressBars:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", default=DEFAULT_SOURCE, help=f"base model (default {DEFAULT_SOURCE})")
     parser.add_argument("--cache-dir", help="where dequantised GGUF models are cached")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if present)")
+    parser.add_argument(
+        "--device", help="cpu, cuda, cuda:1, or auto (one model over all cards) (default: cuda if present)"
+    )
     parser.add_argument("--dtype", help="float32, bfloat16... (default: bf16 on CUDA, fp32 on CPU)")
     parser.add_argument("--output", help="write the JSON result here instead of stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -325,6 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--output-dir", required=True)
     dpo.add_argument("--checkpoint-dir")
     dpo.add_argument("--resume-from", help="a checkpoint folder of this same run")
+    dpo.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="train data-parallel in this many processes on this host, one per card (default 1)",
+    )
     add_config_flags(dpo, DPOConfig)
     dpo.set_defaults(handler=cmd_dpo)
 
@@ -362,10 +375,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _without_processes(argv: list[str]) -> list[str]:
+    """The command line minus ``--processes N``: each rank is one of the processes."""
+    kept, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--processes":
+            skip = True
+        elif not item.startswith("--processes="):
+            kept.append(item)
+    return kept
+
+
+# Seconds a rank other than 0 waits before reporting an error itself (see _say).
+RANK_ERROR_GRACE_S = 5.0
+
+
+def _say(main_process: bool, text: str) -> None:
+    """Report an error once: rank 0 speaks for all ranks, which meet the same error together.
+
+    Another rank waits first; when rank 0 failed the same way the launcher stops this rank
+    meanwhile, and only an error of this rank alone is printed, naming the rank.
+    """
+    if main_process:
+        print(text, file=sys.stderr)
+        return
+    import os
+    import time
+
+    time.sleep(RANK_ERROR_GRACE_S)
+    print(f"rank {os.environ.get('RANK')}: {text}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    bars = ProgressBars(enabled=not args.quiet)
+    if getattr(args, "processes", 1) != 1 and launched_world_size() == 1:
+        if args.processes < 1:
+            print(f"error: bad input: --processes must be >= 1, got {args.processes}", file=sys.stderr)
+            return 2
+        return launch(_without_processes(sys.argv[1:] if argv is None else argv), args.processes)
+    # Under a launcher every rank runs this; rank 0 alone speaks (the others' errors are the same).
+    main_process = is_main_process()
+    bars = ProgressBars(enabled=not args.quiet and main_process)
     previous = signal.signal(signal.SIGINT, bars.request_stop)
     try:
         import warnings
@@ -373,24 +426,29 @@ def main(argv: list[str] | None = None) -> int:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+        if not main_process:
+            hf_logging.set_verbosity_error()
         # PEFT still reads a transformers attribute that transformers 5 deprecated; not ours to fix.
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         result = args.handler(args, bars)
     except BadInput as error:
-        print(f"error: bad input: {error}", file=sys.stderr)
+        _say(main_process, f"error: bad input: {error}")
         return 2
     except TrainingDiverged as error:
-        print(f"error: training diverged: {error}", file=sys.stderr)
+        _say(main_process, f"error: training diverged: {error}")
         return 3
     except Cancelled as error:
-        print(f"stopped: {error}", file=sys.stderr)
+        _say(main_process, f"stopped: {error}")
         return 130
     except EngineError as error:
-        print(f"error: {error}", file=sys.stderr)
+        _say(main_process, f"error: {error}")
         return 1
     finally:
         bars.close()
         signal.signal(signal.SIGINT, previous)
+        leave()
+    if not main_process:
+        return 0
     text = json.dumps(result, indent=2, ensure_ascii=False, default=str)
     if args.output:
         Path(args.output).write_text(text + "\n")

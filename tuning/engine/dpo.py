@@ -12,6 +12,11 @@ a plain TRL ``DPOTrainer`` run with the same settings:
 
 Batches are fixed for the whole run and only their order changes per epoch (seeded), and dropout
 is off, so a run resumed from a checkpoint repeats the uninterrupted run exactly.
+
+Launched as several processes (``accelerate launch --num_processes N -m tuning.engine dpo``), the
+ranks split each step's micro-batches, sum their gradients and gather their metrics (see
+``distributed``), so the steps and the numbers are those of one process; only rank 0 reports
+progress and writes checkpoints and the adapter.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from tuning.engine.adapters import LoraSpec
+from tuning.engine.distributed import SINGLE, Ranks
 from tuning.engine.errors import BadInput, Cancelled, TrainingDiverged
 from tuning.engine.progress import ProgressCallback
 
@@ -196,8 +202,11 @@ def _disable_dropout(model: Any) -> None:
 class _Run:
     """State of one training run; split from train_dpo to keep each part readable."""
 
-    def __init__(self, *, model, tokenizer, config: DPOConfig, pairs, heldout, device, share_prompt: bool):
+    def __init__(
+        self, *, model, tokenizer, config: DPOConfig, pairs, heldout, device, share_prompt: bool, ranks: Ranks = SINGLE
+    ):
         self.model = model
+        self.ranks = ranks
         self.tokenizer = tokenizer
         self.config = config
         self.pairs = pairs
@@ -219,6 +228,11 @@ class _Run:
         self.ref: dict[str, Any] = {}
 
     # -- batches ----------------------------------------------------------------------------
+    def heldout_batches(self) -> list[list[int]]:
+        from tuning.engine.logprobs import length_grouped
+
+        return length_grouped([p.packed_length for p in self.heldout], self.config.batch_size)
+
     def micro_batch(self, number: int) -> tuple[int, list[int]]:
         """(batch id, pair indices) of the run's ``number``-th forward pass."""
         epoch, position = divmod(number, self.n_batches)
@@ -235,11 +249,15 @@ class _Run:
 
     # -- reference --------------------------------------------------------------------------
     def compute_reference(self, *, fresh_adapter: bool, reporter) -> None:
-        """Reference log-probs of every pair, on the very batches training will use."""
+        """Reference log-probs of every pair, on the very batches training will use.
+
+        With several ranks each computes the batches dealt to it, one round of N batches at a
+        time, and the sums over ranks (zeros elsewhere) give every rank the whole table.
+        """
         import torch
 
         from tuning.engine.adapters import active_adapter
-        from tuning.engine.logprobs import length_grouped, sequence_logps
+        from tuning.engine.logprobs import sequence_logps
 
         self.model.eval()
         # A fresh adapter starts as a no-op (B = 0), so the reference is the base: skip the
@@ -247,22 +265,23 @@ class _Run:
         adapter = None if fresh_adapter else "default"
         work = [("train", self.pairs, self.batches)]
         if self.heldout:
-            work.append(
-                ("heldout", self.heldout, length_grouped([p.packed_length for p in self.heldout], self.config.batch_size))
-            )
+            work.append(("heldout", self.heldout, self.heldout_batches()))
         total = sum(len(b) for _, _, b in work)
+        world, rank = self.ranks.world, self.ranks.rank
         done = 0
         with torch.no_grad(), active_adapter(self.model, adapter):
             for name, pairs, batches in work:
                 chosen = torch.zeros(len(pairs))
                 rejected = torch.zeros(len(pairs))
-                for indices in batches:
-                    logps = sequence_logps(self.model, self.packed(pairs, indices)).cpu()
-                    chosen[indices] = logps[0::2]
-                    rejected[indices] = logps[1::2]
-                    done += 1
+                for first in range(0, len(batches), world):
+                    if first + rank < len(batches):
+                        indices = batches[first + rank]
+                        logps = sequence_logps(self.model, self.packed(pairs, indices)).cpu()
+                        chosen[indices] = logps[0::2]
+                        rejected[indices] = logps[1::2]
+                    done += min(world, len(batches) - first)
                     reporter.send(done, message=f"reference log-probs {done}/{total}")
-                self.ref[name] = (chosen, rejected)
+                self.ref[name] = (self.ranks.sum_(chosen), self.ranks.sum_(rejected))
 
     # -- one forward pass -------------------------------------------------------------------
     def losses_for(self, pairs, indices, ref_name):
@@ -321,20 +340,23 @@ def train_dpo(
 
     Returns ``{"output_dir", "metrics", "history", "data_hash", "steps", ...}``. Raises BadInput,
     TrainingDiverged (NaN/inf loss) or Cancelled; in every failure ``output_dir`` is not created.
+
+    ``device="auto"`` spreads the model over all of this host's cards (CPU where there are none).
+    Under a launcher that started several processes, each takes its own card and a share of every
+    step; all of them return the result, rank 0 alone calls ``progress`` and writes files.
     """
     import torch
 
     from tuning.engine.adapters import (
-        adapter_fingerprint,
         attach_adapter,
         attach_lora,
         check_adapter_base,
         check_adapter_folder,
-        write_metadata,
     )
     from tuning.engine.chat import check_rows_present, encode_pairs
-    from tuning.engine.fsutil import atomic_dir, check_output_dir
-    from tuning.engine.loading import load_base
+    from tuning.engine.distributed import join
+    from tuning.engine.fsutil import check_output_dir
+    from tuning.engine.loading import input_device, load_base
     from tuning.engine.logprobs import supports_shared_prompt
     from tuning.engine.progress import Reporter
     from tuning.engine.sources import base_fingerprint, content_hash
@@ -366,8 +388,10 @@ def train_dpo(
                     f"checkpoint {resume_from} belongs to another run: its {key} differs from this one's"
                 )
 
-    model, tokenizer = load_base(source, cache_dir=cache_dir, device=device, dtype=dtype)
-    device_name = str(next(model.parameters()).device)
+    ranks = join(device)
+    progress = ranks.relay(progress)
+    model, tokenizer = load_base(source, cache_dir=cache_dir, device=ranks.device or device, dtype=dtype)
+    device_name = str(input_device(model))
     pairs, report = encode_pairs(
         tokenizer, rows, max_length=config.max_length, truncation=config.truncation
     )
@@ -392,6 +416,7 @@ def train_dpo(
         heldout=heldout_pairs,
         device=device_name,
         share_prompt=config.share_prompt and supports_shared_prompt(model),
+        ranks=ranks,
     )
     heldout_batches = math.ceil(len(heldout_pairs) / config.batch_size)
     prepare = Reporter(progress, phase="prepare", total=run.n_batches + heldout_batches)
@@ -404,6 +429,7 @@ def train_dpo(
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise BadInput(f"adapter {adapter} has no trainable parameters after loading")
+    ranks.broadcast_parameters(trainable)
     optimizer = torch.optim.AdamW(
         trainable, lr=config.learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=config.weight_decay
     )
@@ -425,13 +451,47 @@ def train_dpo(
             shutil.rmtree(path, ignore_errors=True)
         raise
 
+    seconds = time.perf_counter() - started
+    data_summary = report.as_dict() | {"train_pairs": len(train_pairs), "heldout_pairs": len(heldout_pairs)}
+    if ranks.is_main:
+        _write_output(
+            output_dir, run, source=source, adapter=adapter, parent_meta=parent_meta, fingerprint=fingerprint,
+            data_hash=data_hash, data_summary=data_summary, device_name=device_name, eval_metrics=eval_metrics,
+        )
+    return {
+        "output_dir": str(output_dir),
+        "metrics": _final_metrics(run, eval_metrics),
+        "history": run.history,
+        "data_hash": data_hash,
+        "steps": run.step,
+        "data": data_summary,
+        "processes": ranks.world,
+        "seconds": round(seconds, 3),
+        "samples_per_s": round(run.step * config.batch_size * config.grad_accum / seconds, 4) if seconds else None,
+    }
+
+
+def _final_metrics(run: _Run, eval_metrics: dict) -> dict:
     last = run.history[-1] if run.history else {}
     metrics = {key: last[key] for key in last if key.startswith(("loss", "rewards/"))}
     metrics.update(eval_metrics)
     metrics["train_loss"] = (
         sum(event["loss"] for event in run.history) / len(run.history) if run.history else None
     )
-    seconds = time.perf_counter() - started
+    return metrics
+
+
+def _write_output(
+    output_dir, run: _Run, *, source, adapter, parent_meta, fingerprint, data_hash, data_summary, device_name, eval_metrics
+) -> None:
+    """The adapter and its metadata, atomically (rank 0 only when several processes train)."""
+    from tuning.engine.adapters import adapter_fingerprint, write_metadata
+    from tuning.engine.fsutil import atomic_dir
+
+    model, config = run.model, run.config
+    devices = sorted({str(d) for d in getattr(model, "hf_device_map", {}).values()})
+    if len(devices) > 1:
+        device_name = f"auto ({', '.join(devices)})"
     model.eval()
     with atomic_dir(output_dir) as staging:
         model.save_pretrained(staging, selected_adapters=["default"])
@@ -449,24 +509,15 @@ def train_dpo(
                 else None,
                 "lora": parent_meta.get("lora") if adapter is not None else config.lora.to_dict(),
                 "data_hash": data_hash,
-                "data": report.as_dict() | {"train_pairs": len(train_pairs), "heldout_pairs": len(heldout_pairs)},
+                "data": data_summary,
                 "hyperparameters": config.to_dict(),
-                "final_metrics": metrics,
+                "final_metrics": _final_metrics(run, eval_metrics),
                 "steps": run.step,
                 "device": device_name,
+                "processes": run.ranks.world,
                 "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
             },
         )
-    return {
-        "output_dir": str(output_dir),
-        "metrics": metrics,
-        "history": run.history,
-        "data_hash": data_hash,
-        "steps": run.step,
-        "data": report.as_dict() | {"train_pairs": len(train_pairs), "heldout_pairs": len(heldout_pairs)},
-        "seconds": round(seconds, 3),
-        "samples_per_s": round(run.step * config.batch_size * config.grad_accum / seconds, 4) if seconds else None,
-    }
 
 
 def _train_loop(run: _Run, optimizer, scheduler, progress, checkpoint_dir, written, fingerprint, data_hash, adapter):
@@ -475,32 +526,53 @@ def _train_loop(run: _Run, optimizer, scheduler, progress, checkpoint_dir, writt
     from tuning.engine.progress import Reporter
 
     config = run.config
+    ranks = run.ranks
     reporter = Reporter(progress, phase="train", total=run.total_steps, start=run.step)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     run.model.train()
     while run.step < run.total_steps:
         step_started = time.perf_counter()
         first = run.step * config.grad_accum
         micro = list(range(first, min(first + config.grad_accum, run.total_micro)))
+        step_batches = [run.micro_batch(number)[1] for number in micro]
         learning_rate = scheduler.get_last_lr()[0]
         loss_sum = 0.0
         tokens = 0
         chosen_all, rejected_all = [], []
-        for number in micro:
-            _, indices = run.micro_batch(number)
+        diverged = None
+        for position, indices in ranks.step_share(step_batches):
             result, weights, real_tokens = run.losses_for(run.pairs, indices, "train")
-            loss = (result.losses * weights).mean() / len(micro)
+            whole = len(step_batches[position])
+            if len(indices) == whole:
+                loss = (result.losses * weights).mean() / len(micro)
+            else:
+                # Part of a micro-batch another rank shares: divide by the whole one's size.
+                loss = (result.losses * weights).sum() / whole / len(micro)
             value = float(loss.detach())
             if not math.isfinite(value):
-                raise TrainingDiverged(
-                    f"DPO loss became {value} at step {run.step + 1} of {run.total_steps} "
-                    f"(learning_rate={learning_rate:g}, beta={config.beta}); lower the learning rate"
-                )
+                diverged = value
+                # One process stops at once; several must first agree, at the gather below.
+                if not ranks.several:
+                    break
+                continue
             loss.backward()
             loss_sum += value
             tokens += real_tokens
             chosen_all.append(result.chosen_rewards.float().cpu())
             rejected_all.append(result.rejected_rewards.float().cpu())
-        params = [p for group in optimizer.param_groups for p in group["params"]]
+        if ranks.several:
+            shares = ranks.gather((loss_sum, tokens, chosen_all, rejected_all, diverged))
+            loss_sum = sum(share[0] for share in shares)
+            tokens = sum(share[1] for share in shares)
+            chosen_all = [t for share in shares for t in share[2]]
+            rejected_all = [t for share in shares for t in share[3]]
+            diverged = next((share[4] for share in shares if share[4] is not None), None)
+        if diverged is not None:
+            raise TrainingDiverged(
+                f"DPO loss became {diverged} at step {run.step + 1} of {run.total_steps} "
+                f"(learning_rate={learning_rate:g}, beta={config.beta}); lower the learning rate"
+            )
+        ranks.sum_gradients(params)
         if config.max_grad_norm > 0:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
         else:
@@ -525,7 +597,13 @@ def _train_loop(run: _Run, optimizer, scheduler, progress, checkpoint_dir, writt
         }
         event = reporter.event(run.step, **fields)
         run.history.append(event)
-        if checkpoint_dir is not None and config.checkpoint_every and run.step % config.checkpoint_every == 0 and run.step < run.total_steps:
+        if (
+            ranks.is_main
+            and checkpoint_dir is not None
+            and config.checkpoint_every
+            and run.step % config.checkpoint_every == 0
+            and run.step < run.total_steps
+        ):
             written.append(
                 _write_checkpoint(Path(checkpoint_dir), run, optimizer, scheduler, fingerprint, data_hash, adapter)
             )
@@ -535,20 +613,32 @@ def _train_loop(run: _Run, optimizer, scheduler, progress, checkpoint_dir, writt
 def _evaluate_heldout(run: _Run, progress) -> dict:
     import torch
 
-    from tuning.engine.logprobs import length_grouped
     from tuning.engine.progress import Reporter
 
     run.model.eval()
-    batches = length_grouped([p.packed_length for p in run.heldout], run.config.batch_size)
+    batches = run.heldout_batches()
+    world, rank = run.ranks.world, run.ranks.rank
     reporter = Reporter(progress, phase="eval", total=len(batches))
-    losses, chosen, rejected = [], [], []
+    # (batch number, losses, chosen, rejected) of the batches this rank scored.
+    scored = []
     with torch.no_grad():
-        for number, indices in enumerate(batches, start=1):
-            result, weights, _ = run.losses_for(run.heldout, indices, "heldout")
-            losses.append((result.losses * weights).float().cpu())
-            chosen.append(result.chosen_rewards.float().cpu())
-            rejected.append(result.rejected_rewards.float().cpu())
-            reporter.send(number)
+        for first in range(0, len(batches), world):
+            if first + rank < len(batches):
+                result, weights, _ = run.losses_for(run.heldout, batches[first + rank], "heldout")
+                scored.append(
+                    (
+                        first + rank,
+                        (result.losses * weights).float().cpu(),
+                        result.chosen_rewards.float().cpu(),
+                        result.rejected_rewards.float().cpu(),
+                    )
+                )
+            reporter.send(min(first + world, len(batches)))
+    if run.ranks.several:
+        scored = sorted((item for share in run.ranks.gather(scored) for item in share), key=lambda item: item[0])
+    losses = [item[1] for item in scored]
+    chosen = [item[2] for item in scored]
+    rejected = [item[3] for item in scored]
     metrics = _pair_metrics(torch.cat(chosen), torch.cat(rejected))
     out = {"eval_loss": float(torch.cat(losses).mean())}
     out.update({f"eval_{key}": value for key, value in metrics.items()})
