@@ -129,3 +129,22 @@ def test_bad_input_to_several_processes_exits_2_with_the_cause_and_writes_nothin
     assert launched.stderr.count("error: bad input: the preference set is empty") == 1
     assert launched.stdout == ""
     assert not (tmp_path / "out").exists()
+
+
+def test_a_cancel_on_rank_0_and_a_nan_loss_stop_every_rank_at_the_same_step(tiny_model, tmp_path):
+    script = ROOT / "tests" / "tuning" / "engine" / "data" / "ranks_stop_together.py"
+    launched = _run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(script), tiny_model, str(tmp_path)]
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    rank0, rank1 = (json.loads((tmp_path / f"rank-{n}.json").read_text()) for n in (0, 1))
+    assert rank0["cancelled"] == rank1["cancelled"]
+    assert rank0["cancelled"].startswith("Cancelled: stopped on request during train at step 2")
+    assert rank0["diverged"] == rank1["diverged"]
+    assert rank0["diverged"].startswith("TrainingDiverged: DPO loss became nan at step")
+    # The progress callback ran on rank 0 alone.
+    assert rank0["events"] > 0 and rank1["events"] == 0
+    # Nothing written: no adapters, and the cancelled run's checkpoints were removed.
+    assert not (tmp_path / "cancelled").exists() and not (tmp_path / "diverged").exists()
+    assert list((tmp_path / "checkpoints").iterdir()) == []
