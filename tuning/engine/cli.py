@@ -8,6 +8,11 @@ dataclass is a flag (``--learning-rate``, ``--lora-r``...). Exit status: 0 done,
 ``dpo`` also runs as several processes, one per card, under a launcher:
 ``accelerate launch --num_processes N -m tuning.engine dpo ...`` (``torchrun --nproc_per_node N``
 too). Only rank 0 draws progress bars, prints errors and writes the result.
+
+For a program that runs the engine as a child (the Celery worker does, see
+tuning/services/launcher.py): ``--config FILE`` takes the settings as one JSON object,
+``--progress-jsonl FILE`` appends every progress event as one JSON line (rank 0 only), and
+``--die-with-parent`` ends the engine, every rank included, when that program dies.
 """
 
 from __future__ import annotations
@@ -21,7 +26,13 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from tuning.engine.distributed import is_main_process, launch, launched_world_size, leave
+from tuning.engine.distributed import (
+    die_with_parent,
+    is_main_process,
+    launch,
+    launched_world_size,
+    leave,
+)
 from tuning.engine.errors import BadInput, Cancelled, EngineError, TrainingDiverged
 from tuning.engine.sources import DEFAULT_SOURCE
 
@@ -96,6 +107,11 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type, *, ski
     """One ``--name`` flag per dataclass field (defaults stay the dataclass's)."""
     hints = typing.get_type_hints(config_class)
     group = parser.add_argument_group(f"{config_class.__name__} settings")
+    group.add_argument(
+        "--config",
+        dest="config_file",
+        help="a JSON object of these settings (lora as a nested object); the flags below override it",
+    )
     for item in dataclasses.fields(config_class):
         if item.name in skip or item.name == "lora":
             continue
@@ -115,9 +131,23 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type, *, ski
         group.add_argument("--lora-layers", dest="lora_layers", help="all | last_third | START:END")
 
 
+def _config_file(path: str | None) -> dict:
+    if not path:
+        return {}
+    try:
+        value = json.loads(_read_text(path))
+    except json.JSONDecodeError as error:
+        raise BadInput(f"{path}: not valid JSON ({error})") from error
+    if not isinstance(value, dict):
+        raise BadInput(f"{path}: the settings must be one JSON object, got {type(value).__name__}")
+    return value
+
+
 def config_from_args(args: argparse.Namespace) -> dict:
-    config = {key[4:]: value for key, value in vars(args).items() if key.startswith("cfg_") and value is not None}
-    lora = {}
+    config = _config_file(getattr(args, "config_file", None))
+    flags = {key[4:]: value for key, value in vars(args).items() if key.startswith("cfg_") and value is not None}
+    config.update(flags)
+    lora = dict(config.get("lora") or {})
     for key in ("r", "alpha", "dropout"):
         if getattr(args, f"lora_{key}", None) is not None:
             lora[key] = getattr(args, f"lora_{key}")
@@ -135,6 +165,33 @@ def config_from_args(args: argparse.Namespace) -> dict:
 
 
 # -- progress bars -----------------------------------------------------------------------------
+
+
+class ProgressStream:
+    """Progress events as JSON Lines in a file, for a program that watches the engine run.
+
+    Each event is written and flushed whole, one line each, so a reader that stops at the last
+    newline never sees half an event. The callback never asks to stop; a watcher that wants the
+    engine to stop sends SIGINT, which the progress bars turn into a stop at the end of a step.
+    """
+
+    def __init__(self, path: str):
+        self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115  (closed by close())
+
+    def __call__(self, event: dict) -> None:
+        self.file.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _both(stream: ProgressStream, bars: ProgressBars):
+    def progress(event: dict) -> bool:
+        stream(event)
+        return bars(event)
+
+    return progress
 
 
 class ProgressBars:
@@ -190,6 +247,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", help="float32, bfloat16... (default: bf16 on CUDA, fp32 on CPU)")
     parser.add_argument("--output", help="write the JSON result here instead of stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--progress-jsonl", help="append each progress event to this file as one JSON line (rank 0 only)"
+    )
+    parser.add_argument(
+        "--die-with-parent",
+        action="store_true",
+        help="end (SIGKILL) when the process that started this one dies (Linux); for job runners",
+    )
 
 
 def _runtime(args) -> dict:
@@ -411,6 +476,8 @@ def _say(main_process: bool, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.die_with_parent:
+        die_with_parent()
     if getattr(args, "processes", 1) != 1 and launched_world_size() == 1:
         if args.processes < 1:
             print(f"error: bad input: --processes must be >= 1, got {args.processes}", file=sys.stderr)
@@ -419,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     # Under a launcher every rank runs this; rank 0 alone speaks (the others' errors are the same).
     main_process = is_main_process()
     bars = ProgressBars(enabled=not args.quiet and main_process)
+    stream = ProgressStream(args.progress_jsonl) if args.progress_jsonl and main_process else None
+    progress = _both(stream, bars) if stream is not None else bars
     previous = signal.signal(signal.SIGINT, bars.request_stop)
     try:
         import warnings
@@ -430,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
             hf_logging.set_verbosity_error()
         # PEFT still reads a transformers attribute that transformers 5 deprecated; not ours to fix.
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        result = args.handler(args, bars)
+        result = args.handler(args, progress)
     except BadInput as error:
         _say(main_process, f"error: bad input: {error}")
         return 2
@@ -445,6 +514,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         bars.close()
+        if stream is not None:
+            stream.close()
         signal.signal(signal.SIGINT, previous)
         leave()
     if not main_process:

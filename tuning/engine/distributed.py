@@ -230,10 +230,44 @@ def launch(engine_args: Sequence[str], processes: int) -> int:
         # A failed rank fails the run: restarting would repeat a bad input or a divergence.
         max_restarts=0,
     )
+    from torch.distributed.elastic.multiprocessing import SignalException
+
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "tuning.engine", *engine_args)
     except ChildFailedError as error:
         _, failure = error.get_first_failure()
         # A rank killed by a signal reports minus the signal's number; shells say 128 + it.
         return failure.exitcode if failure.exitcode >= 0 else 128 - failure.exitcode
+    except SignalException as error:
+        # The launcher itself was signalled (SIGINT: a stop request). It has passed the signal on
+        # to every rank, which stop at the end of their step, and waited for them; say so as a
+        # shell would (130 for SIGINT) rather than with a traceback.
+        return 128 + int(error.sigval)
     return 0
+
+
+# prctl(2) option: the signal this process gets when the thread that started it dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux; elsewhere nothing).
+
+    A job runner that starts the engine sets this (``--die-with-parent``) so a worker killed
+    outright (OOM, SIGKILL, a lost container) leaves no training behind that would keep writing
+    into the job's folders while a retry runs. The ranks of ``--processes`` inherit the flag, so
+    they die with their launcher in turn.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
+        return
+    # The parent may have died before prctl took effect; then this process was already
+    # re-parented and nobody would kill it.
+    if os.getppid() != parent or parent == 1:
+        os._exit(128 + int(signal.SIGKILL))

@@ -65,3 +65,35 @@ def test_bad_input_exits_2_with_the_cause(tiny_model, tmp_path):
                     "--output-dir", str(tmp_path / "out"))
     assert empty.returncode == 2 and "preference set is empty" in empty.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_settings_from_a_config_file_and_progress_as_json_lines_for_a_program_watching(tiny_model, tmp_path):
+    rows = _write_rows(tmp_path / "rows.jsonl", polite_rude_pairs(8))
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"batch_size": 2, "max_steps": 5, "learning_rate": 0.01, "lora": {"r": 4, "alpha": 8}}))
+    events = tmp_path / "progress.jsonl"
+    trained = _engine(
+        "dpo", "--source", tiny_model, "--rows", str(rows), "--output-dir", str(tmp_path / "adapter"),
+        "--config", str(config), "--max-steps", "3", "--progress-jsonl", str(events), "--quiet",
+    )
+    assert trained.returncode == 0, trained.stderr
+    result = json.loads(trained.stdout)
+    # The flag wins over the file; the file's other settings hold.
+    assert result["steps"] == 3
+    meta = json.loads((tmp_path / "adapter" / "prefloop.json").read_text())
+    assert meta["hyperparameters"]["batch_size"] == 2 and meta["lora"]["r"] == 4
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [e["step"] for e in lines if e["phase"] == "train"] == [1, 2, 3]
+    assert lines[0]["phase"] == "prepare"
+    assert [e["loss"] for e in lines if e["phase"] == "train"] == [e["loss"] for e in result["history"]]
+
+
+def test_a_config_file_that_is_not_a_json_object_is_bad_input(tiny_model, tmp_path):
+    rows = _write_rows(tmp_path / "rows.jsonl", polite_rude_pairs(4))
+    config = tmp_path / "config.json"
+    config.write_text("[1, 2]")
+    refused = _engine(
+        "dpo", "--source", tiny_model, "--rows", str(rows), "--output-dir", str(tmp_path / "out"), "--config", str(config),
+    )
+    assert refused.returncode == 2
+    assert "must be one JSON object" in refused.stderr
