@@ -228,6 +228,19 @@ PREFLOOP_JOB_DIR = Path(env_str("PREFLOOP_JOB_DIR", str(VAR_DIR / "jobs")))
 # base model not listed goes to `gpu`. Workers with big cards consume the big queues
 # (`celery -A workers worker -Q gpu-80g`), see docs/deploy.md.
 PREFLOOP_JOB_QUEUES = env_map("PREFLOOP_JOB_QUEUES", {})
+# How a worker trains DPO (tuning.services.launcher). TRAIN_PROCESSES > 1: the job runs
+# `python -m tuning.engine dpo --processes N` as a child, one rank per card of this host
+# (data parallel; the CPU without CUDA). TRAIN_DEVICE: empty = the engine's choice (cuda if
+# present), "auto" = one model spread over all of this host's cards, or cpu, cuda:1 ...
+PREFLOOP_TRAIN_PROCESSES = env_int("PREFLOOP_TRAIN_PROCESSES", 1)
+PREFLOOP_TRAIN_DEVICE = env_str("PREFLOOP_TRAIN_DEVICE", "")
+if PREFLOOP_TRAIN_PROCESSES < 1:
+    raise ImproperlyConfigured(f"PREFLOOP_TRAIN_PROCESSES must be 1 or more, not {PREFLOOP_TRAIN_PROCESSES}")
+if PREFLOOP_TRAIN_PROCESSES > 1 and PREFLOOP_TRAIN_DEVICE == "auto":
+    raise ImproperlyConfigured(
+        "PREFLOOP_TRAIN_DEVICE=auto spreads one model over all cards; it cannot be combined with "
+        "PREFLOOP_TRAIN_PROCESSES > 1 (each process takes a card of its own)"
+    )
 
 # /metrics (config/metrics.py): with a token, only `Authorization: Bearer <token>` may read it;
 # without one, only this machine. gunicorn's processes share their counters through files in

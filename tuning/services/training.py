@@ -66,9 +66,11 @@ def log_compute(reporter: JobReporter) -> None:
 
 
 def run_dpo(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome:
-    from tuning.engine.dpo import train_dpo
-
-    log_compute(reporter)
+    """Train the job's adapter: in this process, or in PREFLOOP_TRAIN_PROCESSES child processes."""
+    processes = settings.PREFLOOP_TRAIN_PROCESSES
+    device = settings.PREFLOOP_TRAIN_DEVICE or None
+    if processes == 1:
+        log_compute(reporter)
     rows = _train_rows(job)
     checkpoints = workdir / "checkpoints"
     resume = latest_checkpoint(checkpoints) if job.attempts > 1 else None
@@ -80,17 +82,29 @@ def run_dpo(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome:
     output = workdir / f"output-{job.attempts}"
     shutil_rmtree(output)
     reporter.log(f"training on {len(rows)} pairs from preference set v{job.preference_set.version}")
-    result = train_dpo(
-        source=job.base_model.source,
-        adapter=adapter_local_dir(job.input_adapter),
-        rows=rows,
-        output_dir=output,
-        config=dpo_config(job.params, n_rows=len(rows), checkpoints=True),
-        cache_dir=settings.PREFLOOP_MODEL_CACHE,
-        progress=reporter.callback_for(0.0, 1.0, TRAIN_PHASES),
-        resume_from=resume,
-        checkpoint_dir=checkpoints,
-    )
+    inputs = {
+        "source": job.base_model.source,
+        "adapter": adapter_local_dir(job.input_adapter),
+        "rows": rows,
+        "output_dir": output,
+        "config": dpo_config(job.params, n_rows=len(rows), checkpoints=True),
+        "cache_dir": settings.PREFLOOP_MODEL_CACHE,
+        "resume_from": resume,
+        "checkpoint_dir": checkpoints,
+        "device": device,
+    }
+    if processes > 1:
+        from tuning.services.launcher import dpo_in_processes
+
+        # The same phases and events as below; the child's events arrive through a file.
+        reporter.stage(0.0, 1.0, TRAIN_PHASES)
+        result = dpo_in_processes(
+            processes=processes, folder=workdir / f"engine-{job.attempts}", reporter=reporter, **inputs
+        )
+    else:
+        from tuning.engine.dpo import train_dpo
+
+        result = train_dpo(progress=reporter.callback_for(0.0, 1.0, TRAIN_PHASES), **inputs)
     summary = {
         "metrics": result.get("metrics", {}),
         "steps": result.get("steps"),
@@ -99,6 +113,7 @@ def run_dpo(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome:
         "train_seconds": result.get("seconds"),
         "samples_per_s": result.get("samples_per_s"),
         "resumed_from": resume.name if resume is not None else None,
+        "processes": result.get("processes", 1),
     }
     return Outcome(result=summary, adapter_dir=Path(result["output_dir"]))
 
