@@ -174,3 +174,16 @@ def test_docker_compose_config_refuses_to_run_without_a_secret_key():
     done = _run_compose("-f", str(COMPOSE), "--env-file", os.devnull, "config", "-q", env={"POSTGRES_PASSWORD": "x"})
     assert done.returncode != 0
     assert "SECRET_KEY" in done.stderr
+
+
+def test_the_gpu_worker_reserves_as_many_cards_as_it_trains_on():
+    done = _run_compose(
+        "-f", str(COMPOSE), "--env-file", str(ENV_EXAMPLE), "config", "--format", "json",
+        env={"PREFLOOP_TRAIN_PROCESSES": "4"},
+    )
+    assert done.returncode == 0, done.stderr
+    worker = json.loads(done.stdout)["services"]["worker-gpu"]
+    assert worker["environment"]["PREFLOOP_TRAIN_PROCESSES"] == "4"
+    assert worker["deploy"]["resources"]["reservations"]["devices"][0]["count"] == 4
+    # Only the GPU worker trains; the others do not get the setting.
+    assert "PREFLOOP_TRAIN_PROCESSES" not in json.loads(done.stdout)["services"]["web"]["environment"]
