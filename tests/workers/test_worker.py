@@ -195,3 +195,59 @@ def test_a_job_queued_while_the_broker_is_down_runs_when_it_returns(tuning_proje
     wait_for(lambda: _state(job) in Job.FINAL_STATES, timeout=120, what="the job to run after the broker returned", workers=[worker])
     assert job.state == Job.State.SUCCEEDED, job.error
     assert job.dispatch_count >= 1 and job.attempts == 1
+
+
+def test_a_worker_set_to_train_in_two_processes_runs_dpo_jobs_and_cancels_them(
+    tuning_project, admin_user, start_worker, worker_env
+):
+    worker_env["PREFLOOP_TRAIN_PROCESSES"] = "2"
+    worker = start_worker()
+    job = _dpo(tuning_project, admin_user, max_steps=4, grad_accum=2)
+    wait_for(lambda: _state(job) in Job.FINAL_STATES, timeout=FIRST_JOB_S, what="the DPO job to finish", workers=[worker])
+    assert job.state == Job.State.SUCCEEDED, job.error
+    assert job.result["processes"] == 2
+    steps = list(
+        JobEvent.objects.filter(job=job, kind="metrics", data__phase="train").order_by("id").values_list("data__step", flat=True)
+    )
+    assert steps == [1, 2, 3, 4]
+    _assert_complete(job.output_adapter)
+    assert job.output_adapter.metadata["processes"] == 2
+
+    running = _dpo(tuning_project, admin_user, max_steps=500)
+    wait_for(lambda: _state(running) == "running" and running.step >= 3, timeout=120, what="training to start", workers=[worker])
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    assert client.post(f"/api/v1/jobs/{running.pk}/cancel/").json()["cancel_requested"] is True
+    wait_for(lambda: _state(running) in Job.FINAL_STATES, timeout=60, what="the job to stop", workers=[worker])
+    assert running.state == Job.State.CANCELLED, running.error
+    assert running.step < 500
+    assert not Adapter.objects.filter(job=running).exists()
+
+
+def _engine_processes_of(folder: Path) -> list[int]:
+    """Processes whose command line names this job's folder: the engine run for it, nobody else's."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"tuning.engine" in command and str(folder).encode() in command:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_worker_killed_while_two_engine_processes_train_leaves_no_training_behind(
+    tuning_project, admin_user, start_worker, worker_env, settings
+):
+    worker_env["PREFLOOP_TRAIN_PROCESSES"] = "2"
+    worker = start_worker()
+    job = _dpo(tuning_project, admin_user, max_steps=100000)
+    folder = Path(settings.PREFLOOP_JOB_DIR) / str(job.pk)
+    wait_for(lambda: _state(job) == "running" and job.step >= 3, timeout=FIRST_JOB_S, what="training to start", workers=[worker])
+    assert len(_engine_processes_of(folder)) == 3  # the launcher and two ranks
+    worker.kill()
+    # The kernel ends the launcher with the worker and the ranks with the launcher; an orphan
+    # would keep writing checkpoints into the folder while the job's retry trains there.
+    wait_for(lambda: not _engine_processes_of(folder), timeout=15, what="the engine processes to end", workers=[worker])
