@@ -130,3 +130,13 @@ def test_a_job_whose_engine_refuses_the_input_fails_with_the_engines_reason(tuni
     job.refresh_from_db()
     assert "not found" in job.error and job.finished_at is not None
     assert not Adapter.objects.filter(job=job).exists()
+
+
+def test_a_worker_told_to_spread_the_model_over_its_cards_trains_dpo_on_them(tuning_project, admin_user, settings):
+    # PREFLOOP_TRAIN_DEVICE=auto: one model over all of the host's cards; without CUDA, the CPU.
+    settings.PREFLOOP_TRAIN_DEVICE = "auto"
+    job = _dpo(tuning_project, admin_user)
+    assert job_run(job_id=job.pk, worker="test") == Job.State.SUCCEEDED, Job.objects.get(pk=job.pk).error
+    job.refresh_from_db()
+    assert job.result["processes"] == 1
+    assert job.output_adapter.metadata["device"] == "cpu"
