@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from prefs.models import Assignment, Choice, Comparison, Judgment
 from prefs.services.assignment import AssignmentError, own_assignment_locked
+from prefs.sql import fetch_one
 
 # What the reviewer clicked, in screen terms; stored in canonical A/B terms.
 SCREEN_CHOICES = ("left", "right", "tie", "both_bad")
@@ -60,6 +61,10 @@ def judgment_record(
     if errors:
         raise AssignmentError("; ".join(f"{k}: {v}" for k, v in errors.items()))
     now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        judgment = _record_in_one_statement(reviewer=reviewer, assignment_id=assignment_id, verdict=verdict, now=now)
+        if judgment is not None:
+            return judgment, True
     with transaction.atomic():
         # The assignment's row lock makes a double submit (double click, client retry) wait
         # for the first one and then find the judgment it stored.
@@ -95,3 +100,65 @@ def judgment_record(
         assignment.state = Assignment.State.JUDGED
         assignment.save(update_fields=["state"])
         return judgment, True
+
+
+_RECORD_SQL = """WITH held AS (
+    UPDATE {assignment} SET state = 'judged'
+    WHERE id = %(assignment)s AND reviewer_id = %(reviewer)s AND state = 'open' AND expires_at > %(now)s
+    RETURNING id, comparison_id, left_is_a, issued_at
+), counted AS (
+    UPDATE {comparison} c SET judgment_count = c.judgment_count + 1, open_holds = c.open_holds - 1
+    FROM held WHERE c.id = held.comparison_id
+    RETURNING c.id
+)
+INSERT INTO {judgment}
+    (comparison_id, reviewer_id, assignment_id, imported, choice, strength, rationale,
+     left_is_a, ms_on_task, created_at)
+SELECT held.comparison_id, %(reviewer)s, held.id, false,
+    CASE WHEN held.left_is_a THEN %(if_left_is_a)s ELSE %(if_left_is_b)s END,
+    %(strength)s, %(rationale)s, held.left_is_a,
+    GREATEST(0, FLOOR(EXTRACT(EPOCH FROM (%(now)s - held.issued_at)) * 1000))::integer, %(now)s
+FROM held
+RETURNING id, comparison_id, choice, left_is_a, ms_on_task
+"""
+
+
+def _record_in_one_statement(*, reviewer, assignment_id: int, verdict: Verdict, now: datetime) -> Judgment | None:
+    """PostgreSQL's fast path for the common case, an open and unexpired hold: one round trip.
+
+    The UPDATE takes the assignment's row lock first, as the general path does, and re-checks
+    `state = 'open'` on the row as locked: a double submit waits for the first and then finds
+    nothing to do. None means "not the common case" (already judged, expired, skipped, someone
+    else's, missing); the general path then answers it, with its precise message.
+    """
+    sql = _RECORD_SQL.format(
+        assignment=Assignment._meta.db_table,
+        comparison=Comparison._meta.db_table,
+        judgment=Judgment._meta.db_table,
+    )
+    params = {
+        "assignment": assignment_id,
+        "reviewer": reviewer.pk,
+        "now": now,
+        "if_left_is_a": canonical_choice(verdict.choice, left_is_a=True),
+        "if_left_is_b": canonical_choice(verdict.choice, left_is_a=False),
+        "strength": verdict.strength,
+        "rationale": verdict.rationale.strip(),
+    }
+    row = fetch_one(sql, params)
+    if row is None:
+        return None
+    pk, comparison_id, choice, left_is_a, ms_on_task = row
+    return Judgment(
+        pk=pk,
+        comparison_id=comparison_id,
+        reviewer=reviewer,
+        assignment_id=assignment_id,
+        imported=False,
+        choice=choice,
+        strength=verdict.strength,
+        rationale=params["rationale"],
+        left_is_a=left_is_a,
+        ms_on_task=ms_on_task,
+        created_at=now,
+    )
