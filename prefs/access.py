@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from prefs.models import Project
+from prefs.sql import columns_of, fetch_instance
 
 
 def is_admin(user) -> bool:
@@ -27,9 +28,32 @@ def projects_for(user) -> QuerySet[Project]:
 
 def get_project_for_user(user, project_id: int) -> Project:
     try:
-        return projects_for(user).get(pk=project_id)
-    except (Project.DoesNotExist, ValueError, TypeError) as exc:
+        project_id = int(project_id)
+    except (ValueError, TypeError) as exc:
         raise Http404("No such project.") from exc
+    if not user.is_authenticated:
+        raise Http404("No such project.")
+    # Plain SQL: every review request asks this first.
+    reviewers = Project.reviewers.through._meta
+    sql = (_PROJECT_SQL if is_admin(user) else _PROJECT_OF_REVIEWER_SQL).format(
+        columns=columns_of(Project, "p"),
+        project=Project._meta.db_table,
+        reviewers=reviewers.db_table,
+        project_column=reviewers.get_field("project").column,
+        user_column=reviewers.get_field("user").column,
+    )
+    project = fetch_instance(Project, sql, [project_id] if is_admin(user) else [project_id, user.pk])
+    if project is None:
+        raise Http404("No such project.")
+    return project
+
+
+_PROJECT_SQL = "SELECT {columns} FROM {project} p WHERE p.id = %s"
+_PROJECT_OF_REVIEWER_SQL = """
+SELECT {columns} FROM {project} p
+WHERE p.id = %s AND EXISTS (
+    SELECT 1 FROM {reviewers} r WHERE r.{project_column} = p.id AND r.{user_column} = %s)
+"""
 
 
 def get_project_for_admin(user, project_id: int) -> Project:

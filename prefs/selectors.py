@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from django.utils import timezone
 
-from prefs.models import Assignment, Comparison, Judgment, Project
+from prefs.models import Assignment, Candidate, Comparison, Judgment, Project, Prompt
 from prefs.services.assignment import available_comparisons
+from prefs.sql import fetch_one
 
 
 def reviewer_progress(*, reviewer, project: Project, now: datetime | None = None) -> dict:
@@ -37,16 +39,34 @@ def reviewer_progress(*, reviewer, project: Project, now: datetime | None = None
 
 def assignment_view(assignment: Assignment) -> dict:
     """What a reviewer may see of an assignment: texts by side, nothing about their origin."""
-    comparison = Comparison.objects.select_related(
-        "prompt", "candidate_a", "candidate_b", "project"
-    ).get(pk=assignment.comparison_id)
-    a, b = comparison.candidate_a, comparison.candidate_b
-    left, right = (a, b) if assignment.left_is_a else (b, a)
+    # Plain SQL: this runs for every comparison a reviewer is shown.
+    row = fetch_one(_VIEW_SQL.format(**_VIEW_TABLES), [assignment.comparison_id])
+    if row is None:
+        raise Comparison.DoesNotExist(f"comparison {assignment.comparison_id} does not exist")
+    messages, text_a, text_b, guidelines = row
+    left, right = (text_a, text_b) if assignment.left_is_a else (text_b, text_a)
     return {
         "assignment": assignment.pk,
-        "prompt": {"messages": comparison.prompt.messages},
-        "left": {"text": left.text},
-        "right": {"text": right.text},
-        "guidelines": comparison.project.guidelines,
+        "prompt": {"messages": json.loads(messages) if isinstance(messages, str) else messages},
+        "left": {"text": left},
+        "right": {"text": right},
+        "guidelines": guidelines,
         "expires_at": assignment.expires_at,
     }
+
+
+_VIEW_SQL = """
+SELECT p.messages, ca.text, cb.text, pr.guidelines
+FROM {comparison} c
+JOIN {prompt} p ON p.id = c.prompt_id
+JOIN {candidate} ca ON ca.id = c.candidate_a_id
+JOIN {candidate} cb ON cb.id = c.candidate_b_id
+JOIN {project} pr ON pr.id = c.project_id
+WHERE c.id = %s
+"""
+_VIEW_TABLES = {
+    "comparison": Comparison._meta.db_table,
+    "prompt": Prompt._meta.db_table,
+    "candidate": Candidate._meta.db_table,
+    "project": Project._meta.db_table,
+}

@@ -94,7 +94,9 @@ class NextView(APIView):
         assignment = comparison_next_for(reviewer=request.user, project=project)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(NextSerializer(assignment_view(assignment)).data)
+        # The view is already in NextSerializer's shape; the JSON renderer writes its
+        # datetime as the serializer would.
+        return Response(assignment_view(assignment))
 
 
 class JudgmentView(APIView):

@@ -28,6 +28,7 @@ from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from prefs.models import Assignment, Comparison, Project
+from prefs.sql import fetch_all, fetch_one
 
 # Candidates examined per attempt: a few more than competing reviewers usually lock at once.
 _BATCH = 8
@@ -126,34 +127,73 @@ def comparison_next_for(*, reviewer, project: Project, now: datetime | None = No
 
 def _next_once(*, reviewer, project: Project, now: datetime) -> Assignment | None:
     with transaction.atomic():
-        # Serialises one reviewer's concurrent requests (two tabs): at most one hold at a time.
-        list(get_user_model().objects.select_for_update().filter(pk=reviewer.pk).values_list("pk"))
-
-        mine = list(
-            Assignment.objects.select_for_update()
-            .filter(reviewer=reviewer, state=Assignment.State.OPEN)
-            .select_related("comparison")
-        )
+        # Locking the reviewer's row serialises one reviewer's concurrent requests (two tabs):
+        # at most one hold at a time.
+        mine = _lock_reviewer_and_read_holds(reviewer)
         for assignment in mine:
-            if assignment.expires_at > now and assignment.comparison.project_id == project.pk:
+            if assignment.expires_at > now and assignment.project_id == project.pk:
                 return assignment
         # Holds elsewhere (another project) and this reviewer's expired ones are given back.
         for assignment in sorted(mine, key=lambda a: a.comparison_id):
             _lock(assignment.comparison_id, wait=True)
         _release(mine, state=Assignment.State.RELEASED)
 
-        pools = [available_comparisons(reviewer=reviewer, project=project)]
+        pools = [available_comparisons]
         if project.gold_rate > 0 and _rng.random() < project.gold_rate:
-            pools.insert(0, _gold_comparisons(reviewer=reviewer, project=project))
+            pools.insert(0, _gold_comparisons)
         elif connection.vendor == "postgresql":
             assignment = _claim_in_one_statement(reviewer=reviewer, project=project, now=now)
             if assignment is not None:
                 return assignment
-        for pool in pools:
+        for pool_of in pools:
+            pool = pool_of(reviewer=reviewer, project=project)
             assignment = _claim_first_with_room(pool, reviewer=reviewer, project=project, now=now)
             if assignment is not None:
                 return assignment
         return None
+
+
+_LOCK_USER_SQL = "SELECT id FROM {user} WHERE id = %s FOR UPDATE"
+_HOLDS_SQL = """
+SELECT a.id, a.comparison_id, a.left_is_a, a.issued_at, a.expires_at, c.project_id
+FROM {assignment} a JOIN {comparison} c ON c.id = a.comparison_id
+WHERE a.reviewer_id = %s AND a.state = 'open'
+FOR UPDATE OF a
+"""
+
+
+def _lock_reviewer_and_read_holds(reviewer) -> list[Assignment]:
+    """Locks the reviewer's row, then returns their open holds, locked, each with `project_id`."""
+    if connection.vendor != "postgresql":
+        # SQLite: the IMMEDIATE transaction already holds the one write lock.
+        mine = list(
+            Assignment.objects.filter(reviewer=reviewer, state=Assignment.State.OPEN).select_related(
+                "comparison"
+            )
+        )
+        for assignment in mine:
+            assignment.project_id = assignment.comparison.project_id
+        return mine
+    # Plain SQL: this runs on every request for the next comparison.
+    fetch_all(_LOCK_USER_SQL.format(user=get_user_model()._meta.db_table), [reviewer.pk])
+    rows = fetch_all(
+        _HOLDS_SQL.format(assignment=Assignment._meta.db_table, comparison=Comparison._meta.db_table),
+        [reviewer.pk],
+    )
+    mine = []
+    for pk, comparison_id, left_is_a, issued_at, expires_at, project_id in rows:
+        assignment = Assignment(
+            pk=pk,
+            comparison_id=comparison_id,
+            reviewer=reviewer,
+            left_is_a=left_is_a,
+            state=Assignment.State.OPEN,
+            issued_at=issued_at,
+            expires_at=expires_at,
+        )
+        assignment.project_id = project_id
+        mine.append(assignment)
+    return mine
 
 
 _CLAIM_SQL = """
@@ -203,9 +243,7 @@ def _claim_in_one_statement(*, reviewer, project: Project, now: datetime) -> Ass
         "expires": fields["expires_at"],
         "left_is_a": fields["left_is_a"],
     }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    row = fetch_one(sql, params)
     if row is None:
         return None
     return Assignment(
