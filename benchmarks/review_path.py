@@ -1,8 +1,10 @@
 """Review path under load: N reviewer clients doing next -> judgment over HTTP.
 
 Production-style: gunicorn serving Prefloop against PostgreSQL (a scratch database this script
-creates and drops). Each client is a thread with its own keep-alive connection and its own API
-token. Prints judgments/s and request latency (p50/p99), then checks the database: every 201
+creates and drops). Each client is a thread with its own connection and its own API token.
+gunicorn runs with --keep-alive 0 by default: its gthread workers keep a kept-alive connection
+on the worker that accepted it, and 32 clients connecting at once all land on one worker (one
+core, half the throughput); a connection per request spreads them over every worker. Prints judgments/s and request latency (p50/p99), then checks the database: every 201
 the clients saw is one stored judgment (none lost), no reviewer judged a comparison twice, and
 no comparison got more than k judgments.
 
@@ -157,6 +159,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--keep-alive", type=int, default=0, help="gunicorn keep-alive seconds (0: a connection per request)")
+    parser.add_argument("--worker-connections", type=int, default=None,
+                        help="connections a gunicorn worker takes at once (default: gunicorn's 1000)")
+    parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class (gthread, sync)")
     parser.add_argument("--overlap", type=int, default=3)
     parser.add_argument("--comparisons", type=int, default=8000)
     parser.add_argument("--admin-url", default=os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
@@ -186,8 +192,9 @@ def main() -> None:
         server = subprocess.Popen(
             [
                 sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
-                "--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
-                "--keep-alive", "30", "--log-level", "warning",
+                "--workers", str(args.workers), "--worker-class", args.worker_class, "--threads", str(args.threads),
+                "--keep-alive", str(args.keep_alive), "--log-level", "warning",
+                *(["--worker-connections", str(args.worker_connections)] if args.worker_connections else []),
             ],
             cwd=ROOT, env=env, start_new_session=True,
         )
