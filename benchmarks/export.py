@@ -252,8 +252,10 @@ def main() -> None:
         print(f"exported {rows:,} trl rows ({size / 1e6:.0f} MB) in {export_s:.1f} s: "
               f"{rows_per_s:,.0f} rows/s (target {TARGET_ROWS_PER_S:,}); worker peak {peak:.0f} MB "
               f"(at start {baseline:.0f} MB; target < {TARGET_PEAK_MB})", file=sys.stderr)
+        # A backend that ended before the second reading (its connection closed) is not counted.
+        pg_text = f"{pg_cpu:.1f} s ({rows / pg_cpu:,.0f} rows per CPU second)" if pg_cpu > 0 else "not measured"
         print(f"CPU: the worker {worker_cpu:.1f} s ({rows / worker_cpu:,.0f} rows per CPU second), "
-              f"its PostgreSQL backend {pg_cpu:.1f} s ({rows / max(pg_cpu, 1e-9):,.0f} rows per CPU second); "
+              f"its PostgreSQL backend {pg_text}; "
               f"load average at the start {load:.1f} on {os.cpu_count()} cores", file=sys.stderr)
         print(json.dumps({
             "rows_per_s": round(rows_per_s),
@@ -266,8 +268,8 @@ def main() -> None:
             "rss_at_export_start_mb": round(baseline, 1),
             "worker_cpu_s": round(worker_cpu, 2),
             "rows_per_worker_cpu_s": round(rows / worker_cpu),
-            "postgres_cpu_s": round(pg_cpu, 2),
-            "rows_per_postgres_cpu_s": round(rows / max(pg_cpu, 1e-9)),
+            "postgres_cpu_s": round(pg_cpu, 2) if pg_cpu > 0 else None,
+            "rows_per_postgres_cpu_s": round(rows / pg_cpu) if pg_cpu > 0 else None,
             "load_average": round(load, 1),
             "target_rows_per_s": TARGET_ROWS_PER_S,
             "target_peak_rss_mb": TARGET_PEAK_MB,

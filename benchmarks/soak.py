@@ -2,8 +2,8 @@
 
 Production-style: gunicorn (gthread) serves Prefloop from a scratch PostgreSQL database (created
 and dropped here), a real Celery worker takes a DPO job from Redis and trains it on the default
-model (or a tiny random one) for the whole soak, and N reviewer clients (threads, keep-alive,
-one API token each; the client of benchmarks/review_path.py) loop next -> judgment. Clients
+model (or a tiny random one) for the whole soak, and N reviewer clients (threads, a connection
+per request, one API token each; the client of benchmarks/review_path.py) loop next -> judgment. Clients
 start once training has reached its first step; afterwards the job is cancelled.
 
 Then the database is checked: every 201 the clients saw is one stored judgment (`lost`), no
@@ -163,7 +163,7 @@ def main() -> None:
             [
                 sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
                 "--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
-                "--keep-alive", "30", "--log-level", "warning",
+                "--keep-alive", "0", "--log-level", "warning",
             ],
             cwd=ROOT, env=env, start_new_session=True,
         )
