@@ -18,8 +18,8 @@ step-by-step values differ, but their level and trend must agree (compare the qu
 Each arm is timed over its whole call: dataset preparation, the reference pass (ours) and
 training. samples/s = pairs trained / seconds.
 
-    python benchmarks/dpo_throughput.py                 # 160 pairs, batch 4: 40 steps per arm
-    python benchmarks/dpo_throughput.py --steps 10      # a quick look
+    python benchmarks/dpo_throughput.py                 # 64 pairs, batch 4: 16 steps per arm
+    python benchmarks/dpo_throughput.py --steps 40      # longer loss curves (about 20 minutes)
 
 Last line: {"ratio", "ours_samples_per_s", "trl_samples_per_s", "seconds", ...}.
 """
@@ -46,7 +46,7 @@ SOURCE = "smollm2-135m-instruct"
 
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=40, help="optimisation steps per arm (one epoch)")
+    parser.add_argument("--steps", type=int, default=16, help="optimisation steps per arm (one epoch)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--learning-rate", type=float, default=2e-4)
     parser.add_argument("--beta", type=float, default=0.1)
