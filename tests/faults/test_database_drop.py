@@ -90,21 +90,30 @@ def _call(method: str, url: str, token: str, body: dict | None = None) -> tuple[
 JUDGMENT_STATEMENT = "WITH held AS"
 
 
-def test_a_judgment_interrupted_by_a_lost_connection_is_refused_then_stored_once_on_retry(
-    live_server, reviewer, project
-):
+def _held(live_server, reviewer, project) -> tuple[str, int, str]:
+    """A reviewer's token, the assignment they hold, and its judgment URL."""
     make_comparisons(project, 2)
     token = Token.objects.create(user=reviewer).key
     assignment_id = _call("GET", f"{live_server.url}/api/v1/projects/{project.pk}/next/", token)[2]["assignment"]
-    url = f"{live_server.url}/api/v1/assignments/{assignment_id}/judgment/"
+    return token, assignment_id, f"{live_server.url}/api/v1/assignments/{assignment_id}/judgment/"
+
+
+def _post_while_killing(killer: BackendKiller, url: str, token: str, verdict: dict) -> tuple[int, dict, dict]:
+    connection_created.connect(killer.attach, weak=False)
+    try:
+        return _call("POST", url, token, verdict)
+    finally:
+        connection_created.disconnect(killer.attach)
+
+
+def test_a_judgment_interrupted_by_a_lost_connection_is_refused_then_stored_once_on_retry(
+    live_server, reviewer, project
+):
+    token, assignment_id, url = _held(live_server, reviewer, project)
     verdict = {"choice": "left", "strength": 3, "rationale": "clearer"}
 
     killer = BackendKiller(before=JUDGMENT_STATEMENT)
-    connection_created.connect(killer.attach, weak=False)
-    try:
-        status, headers, body = _call("POST", url, token, verdict)
-    finally:
-        connection_created.disconnect(killer.attach)
+    status, headers, body = _post_while_killing(killer, url, token, verdict)
     assert killer.fired
     assert status == 503, body
     assert headers.get("Retry-After") == "2"
@@ -128,18 +137,11 @@ def test_a_judgment_interrupted_by_a_lost_connection_is_refused_then_stored_once
 def test_a_connection_lost_right_after_the_judgment_is_stored_still_acknowledges_it_once(
     live_server, reviewer, project
 ):
-    make_comparisons(project, 2)
-    token = Token.objects.create(user=reviewer).key
-    assignment_id = _call("GET", f"{live_server.url}/api/v1/projects/{project.pk}/next/", token)[2]["assignment"]
-    url = f"{live_server.url}/api/v1/assignments/{assignment_id}/judgment/"
+    token, assignment_id, url = _held(live_server, reviewer, project)
     verdict = {"choice": "right", "strength": 1, "rationale": ""}
 
     killer = BackendKiller(after=JUDGMENT_STATEMENT)
-    connection_created.connect(killer.attach, weak=False)
-    try:
-        status, _, body = _call("POST", url, token, verdict)
-    finally:
-        connection_created.disconnect(killer.attach)
+    status, _, body = _post_while_killing(killer, url, token, verdict)
     assert killer.fired
     assert status == 201, body
     # The server's next request reconnects; the retry finds the stored judgment.
