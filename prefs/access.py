@@ -7,6 +7,8 @@ so ids reveal nothing.
 
 from __future__ import annotations
 
+import functools
+
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -34,18 +36,23 @@ def get_project_for_user(user, project_id: int) -> Project:
     if not user.is_authenticated:
         raise Http404("No such project.")
     # Plain SQL: every review request asks this first.
+    admin = is_admin(user)
+    project = fetch_instance(Project, _project_sql(admin), [project_id] if admin else [project_id, user.pk])
+    if project is None:
+        raise Http404("No such project.")
+    return project
+
+
+@functools.cache
+def _project_sql(admin: bool) -> str:
     reviewers = Project.reviewers.through._meta
-    sql = (_PROJECT_SQL if is_admin(user) else _PROJECT_OF_REVIEWER_SQL).format(
+    return (_PROJECT_SQL if admin else _PROJECT_OF_REVIEWER_SQL).format(
         columns=columns_of(Project, "p"),
         project=Project._meta.db_table,
         reviewers=reviewers.db_table,
         project_column=reviewers.get_field("project").column,
         user_column=reviewers.get_field("user").column,
     )
-    project = fetch_instance(Project, sql, [project_id] if is_admin(user) else [project_id, user.pk])
-    if project is None:
-        raise Http404("No such project.")
-    return project
 
 
 _PROJECT_SQL = "SELECT {columns} FROM {project} p WHERE p.id = %s"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 
@@ -40,7 +41,7 @@ def reviewer_progress(*, reviewer, project: Project, now: datetime | None = None
 def assignment_view(assignment: Assignment) -> dict:
     """What a reviewer may see of an assignment: texts by side, nothing about their origin."""
     # Plain SQL: this runs for every comparison a reviewer is shown.
-    row = fetch_one(_VIEW_SQL.format(**_VIEW_TABLES), [assignment.comparison_id])
+    row = fetch_one(_view_sql(), [assignment.comparison_id])
     if row is None:
         raise Comparison.DoesNotExist(f"comparison {assignment.comparison_id} does not exist")
     messages, text_a, text_b, guidelines = row
@@ -64,9 +65,13 @@ JOIN {candidate} cb ON cb.id = c.candidate_b_id
 JOIN {project} pr ON pr.id = c.project_id
 WHERE c.id = %s
 """
-_VIEW_TABLES = {
-    "comparison": Comparison._meta.db_table,
-    "prompt": Prompt._meta.db_table,
-    "candidate": Candidate._meta.db_table,
-    "project": Project._meta.db_table,
-}
+
+
+@functools.cache
+def _view_sql() -> str:
+    return _VIEW_SQL.format(
+        comparison=Comparison._meta.db_table,
+        prompt=Prompt._meta.db_table,
+        candidate=Candidate._meta.db_table,
+        project=Project._meta.db_table,
+    )

@@ -6,6 +6,8 @@ It runs on every API request, so it skips the query building DRF's version repea
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
@@ -27,8 +29,12 @@ class TokenAuthentication(authentication.TokenAuthentication):
 
 
 def _user_by_key(key: str):
+    return fetch_instance(get_user_model(), _user_by_key_sql(), [key])
+
+
+@functools.cache
+def _user_by_key_sql() -> str:
     User = get_user_model()
-    sql = _USER_BY_KEY_SQL.format(
+    return _USER_BY_KEY_SQL.format(
         columns=columns_of(User, "u"), user=User._meta.db_table, token=Token._meta.db_table, pk=User._meta.pk.column
     )
-    return fetch_instance(User, sql, [key])

@@ -18,6 +18,7 @@ next request that finds nothing open, by the periodic sweep below, or by their o
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from datetime import datetime, timedelta
@@ -175,11 +176,8 @@ def _lock_reviewer_and_read_holds(reviewer) -> list[Assignment]:
             assignment.project_id = assignment.comparison.project_id
         return mine
     # Plain SQL: this runs on every request for the next comparison.
-    fetch_all(_LOCK_USER_SQL.format(user=get_user_model()._meta.db_table), [reviewer.pk])
-    rows = fetch_all(
-        _HOLDS_SQL.format(assignment=Assignment._meta.db_table, comparison=Comparison._meta.db_table),
-        [reviewer.pk],
-    )
+    fetch_all(_statements()["lock_user"], [reviewer.pk])
+    rows = fetch_all(_statements()["holds"], [reviewer.pk])
     mine = []
     for pk, comparison_id, left_is_a, issued_at, expires_at, project_id in rows:
         assignment = Assignment(
@@ -221,6 +219,21 @@ RETURNING id, comparison_id
 """
 
 
+@functools.cache
+def _statements() -> dict[str, str]:
+    """The plain SQL above with its table names, built once per process."""
+    tables = {
+        "user": get_user_model()._meta.db_table,
+        "assignment": Assignment._meta.db_table,
+        "comparison": Comparison._meta.db_table,
+    }
+    return {
+        "lock_user": _LOCK_USER_SQL.format(**tables),
+        "holds": _HOLDS_SQL.format(**tables),
+        "claim": _CLAIM_SQL.format(**tables),
+    }
+
+
 def _claim_in_one_statement(*, reviewer, project: Project, now: datetime) -> Assignment | None:
     """PostgreSQL's fast path: find, lock, count and hold in one round trip.
 
@@ -233,9 +246,6 @@ def _claim_in_one_statement(*, reviewer, project: Project, now: datetime) -> Ass
         "issued_at": now,
         "expires_at": now + timedelta(seconds=project.hold_timeout_s),
     }
-    sql = _CLAIM_SQL.format(
-        comparison=Comparison._meta.db_table, assignment=Assignment._meta.db_table
-    )
     params = {
         "project": project.pk,
         "reviewer": reviewer.pk,
@@ -243,7 +253,7 @@ def _claim_in_one_statement(*, reviewer, project: Project, now: datetime) -> Ass
         "expires": fields["expires_at"],
         "left_is_a": fields["left_is_a"],
     }
-    row = fetch_one(sql, params)
+    row = fetch_one(_statements()["claim"], params)
     if row is None:
         return None
     return Assignment(

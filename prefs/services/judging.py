@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -123,6 +124,15 @@ RETURNING id, comparison_id, choice, left_is_a, ms_on_task
 """
 
 
+@functools.cache
+def _record_sql() -> str:
+    return _RECORD_SQL.format(
+        assignment=Assignment._meta.db_table,
+        comparison=Comparison._meta.db_table,
+        judgment=Judgment._meta.db_table,
+    )
+
+
 def _record_in_one_statement(*, reviewer, assignment_id: int, verdict: Verdict, now: datetime) -> Judgment | None:
     """PostgreSQL's fast path for the common case, an open and unexpired hold: one round trip.
 
@@ -131,11 +141,6 @@ def _record_in_one_statement(*, reviewer, assignment_id: int, verdict: Verdict, 
     nothing to do. None means "not the common case" (already judged, expired, skipped, someone
     else's, missing); the general path then answers it, with its precise message.
     """
-    sql = _RECORD_SQL.format(
-        assignment=Assignment._meta.db_table,
-        comparison=Comparison._meta.db_table,
-        judgment=Judgment._meta.db_table,
-    )
     params = {
         "assignment": assignment_id,
         "reviewer": reviewer.pk,
@@ -145,7 +150,7 @@ def _record_in_one_statement(*, reviewer, assignment_id: int, verdict: Verdict, 
         "strength": verdict.strength,
         "rationale": verdict.rationale.strip(),
     }
-    row = fetch_one(sql, params)
+    row = fetch_one(_record_sql(), params)
     if row is None:
         return None
     pk, comparison_id, choice, left_is_a, ms_on_task = row
