@@ -120,6 +120,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that skips the round trip while the connection's
+    # socket is quiet (config/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
     # The review path's few statements are prepared once per connection (prefs/sql.py); the
     # ORM's client-side cursors never prepare, whatever this says. Set it false behind a
     # pooler in transaction mode that cannot keep prepared statements (PgBouncer < 1.21).
