@@ -103,12 +103,12 @@ class Client(threading.Thread):
         super().__init__(daemon=True)
         self.port, self.token, self.project_id = port, token, project_id
         self.start_at, self.warm_until, self.stop_at = start_at, warm_until, stop_at
-        self.latencies_ms: list[float] = []
+        self.latencies_ms: dict[str, list[float]] = {"next": [], "judgment": []}
         self.judgments = 0
         self.judgment_ids: list[int] = []
         self.errors: list[str] = []
 
-    def _request(self, conn, method: str, path: str, body: bytes | None = None):
+    def _request(self, conn, kind: str, method: str, path: str, body: bytes | None = None):
         headers = {"Authorization": f"Token {self.token}", "Connection": "keep-alive"}
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -118,7 +118,7 @@ class Client(threading.Thread):
         data = response.read()
         elapsed = (time.perf_counter() - began) * 1000
         if began >= self.warm_until:
-            self.latencies_ms.append(elapsed)
+            self.latencies_ms[kind].append(elapsed)
         return response.status, data
 
     def run(self) -> None:
@@ -129,7 +129,7 @@ class Client(threading.Thread):
         n = 0
         while time.perf_counter() < self.stop_at:
             try:
-                status, data = self._request(conn, "GET", f"/api/v1/projects/{self.project_id}/next/")
+                status, data = self._request(conn, "next", "GET", f"/api/v1/projects/{self.project_id}/next/")
                 if status == 204:
                     return
                 if status != 200:
@@ -138,7 +138,7 @@ class Client(threading.Thread):
                 assignment = json.loads(data)["assignment"]
                 body = json.dumps({"choice": choices[n % 5], "strength": 1 + n % 3}).encode()
                 counted = time.perf_counter() >= self.warm_until
-                status, data = self._request(conn, "POST", f"/api/v1/assignments/{assignment}/judgment/", body)
+                status, data = self._request(conn, "judgment", "POST", f"/api/v1/assignments/{assignment}/judgment/", body)
                 n += 1
                 if status != 201:
                     self.errors.append(f"judgment {status} {data[:200]!r}")
@@ -150,6 +150,26 @@ class Client(threading.Thread):
                 self.errors.append(f"{type(exc).__name__}: {exc}")
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+
+def _wait_until_answering(port: int, timeout_s: float = 120.0) -> None:
+    """Waits for an HTTP answer, not just an open port: gunicorn listens before its workers
+    have loaded the application."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            conn.close()
+            return
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.2)
+    raise SystemExit(f"gunicorn on port {port} did not answer within {timeout_s:.0f} s")
+
+
+def _p99(sorted_ms: list[float]) -> float | None:
+    return round(sorted_ms[int(0.99 * (len(sorted_ms) - 1))], 1) if sorted_ms else None
 
 
 def main() -> None:
@@ -198,12 +218,7 @@ def main() -> None:
             ],
             cwd=ROOT, env=env, start_new_session=True,
         )
-        for _ in range(200):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.1)
+        _wait_until_answering(port)
         print(f"gunicorn up on {port}: {args.workers} workers x {args.threads} threads; "
               f"{args.clients} clients for {args.seconds:.0f} s", file=sys.stderr)
 
@@ -229,7 +244,8 @@ def main() -> None:
         over_k = Comparison.objects.annotate(n=Count("judgments")).filter(n__gt=args.overlap).count()
         extra_rows = total_stored - len(set(seen_ids))  # stored but never acknowledged
 
-        latencies = sorted(x for c in clients for x in c.latencies_ms)
+        by_kind = {kind: sorted(x for c in clients for x in c.latencies_ms[kind]) for kind in ("next", "judgment")}
+        latencies = sorted(by_kind["next"] + by_kind["judgment"])
         judgments = sum(c.judgments for c in clients)
         measured = min(args.seconds, finished - warm_until)
         errors = [e for c in clients for e in c.errors]
@@ -238,7 +254,11 @@ def main() -> None:
         result = {
             "judgments_per_s": round(judgments / measured, 1),
             "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
-            "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 1) if latencies else None,
+            "p99_ms": _p99(latencies),
+            "next_p50_ms": round(statistics.median(by_kind["next"]), 1) if by_kind["next"] else None,
+            "next_p99_ms": _p99(by_kind["next"]),
+            "judgment_p50_ms": round(statistics.median(by_kind["judgment"]), 1) if by_kind["judgment"] else None,
+            "judgment_p99_ms": _p99(by_kind["judgment"]),
             "requests": len(latencies),
             "errors": len(errors),
             "lost": lost,
@@ -248,9 +268,10 @@ def main() -> None:
             "seconds": round(measured, 1),
             "workers": args.workers,
             "threads": args.threads,
+            "keep_alive": args.keep_alive,
         }
         print(f"{result['judgments_per_s']} judgments/s, p50 {result['p50_ms']} ms, "
-              f"p99 {result['p99_ms']} ms, errors {result['errors']}, lost {lost}, "
+              f"p99 {result['p99_ms']} ms (next {result['next_p99_ms']}, judgment {result['judgment_p99_ms']}), errors {result['errors']}, lost {lost}, "
               f"duplicates {result['duplicates']}", file=sys.stderr)
         print(json.dumps(result))
     finally:
