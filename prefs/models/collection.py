@@ -42,18 +42,27 @@ class Prompt(models.Model):
         TRAIN = "train"
         HELDOUT = "heldout"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    # Indexed by `prompt_project_content` (project first), which also serves lookups by project.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="prompts", db_index=False
+    )
     # The conversation so far: a list of {"role", "content"} ending with a user turn.
     messages = models.JSONField()
     split = models.CharField(max_length=8, choices=Split.choices, default=Split.TRAIN)
     tags = models.JSONField(default=list, blank=True)
     external_id = models.CharField(max_length=200, blank=True, default="")
     # SHA-256 of the canonical JSON of `messages`: finds duplicates without comparing JSON.
-    content_hash = models.CharField(max_length=64, db_index=True)
+    content_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # Duplicates are looked up within a project; a plain index on the hash (and the
+            # LIKE index Django adds to an indexed CharField) cost every import row two more
+            # index inserts and served no query.
+            models.Index(fields=["project", "content_hash"], name="prompt_project_content"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["project", "external_id"],
@@ -73,7 +82,12 @@ class Candidate(models.Model):
     # name), the adapter that wrote it if any, and how it was sampled.
     source = models.CharField(max_length=200, default="imported")
     adapter = models.ForeignKey(
-        "tuning.Adapter", null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates"
+        "tuning.Adapter",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="candidates",
+        db_index=False,
     )
     sampling = models.JSONField(default=dict, blank=True)
     text_hash = models.CharField(max_length=64)
@@ -81,6 +95,12 @@ class Candidate(models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # Only generated candidates name an adapter; imported ones (most rows) stay out.
+            models.Index(
+                fields=["adapter"], condition=models.Q(adapter__isnull=False), name="candidate_adapter"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Candidate {self.pk} ({self.source})"
@@ -103,8 +123,20 @@ class Comparison(models.Model):
         DEMO = "demo"
         MANUAL = "manual"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="comparisons")
-    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="comparisons")
+    # The project and the prompt are the candidates' (candidate_a.prompt, and its project), which
+    # the database already checks: a second check of each cost every imported row two more
+    # foreign-key lookups at commit. Django still cascades deletes. The project is indexed by
+    # `comparison_pair` (project first), which also serves lookups by project.
+    project = models.ForeignKey(
+        Project,
+        on_delete=models.CASCADE,
+        related_name="comparisons",
+        db_index=False,
+        db_constraint=False,
+    )
+    prompt = models.ForeignKey(
+        Prompt, on_delete=models.CASCADE, related_name="comparisons", db_constraint=False
+    )
     candidate_a = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")
     candidate_b = models.ForeignKey(Candidate, on_delete=models.CASCADE, related_name="+")
     origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.IMPORT)
@@ -183,6 +215,7 @@ class Judgment(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="judgments",
+        db_index=False,
     )
     assignment = models.OneToOneField(
         Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="judgment"
@@ -198,6 +231,12 @@ class Judgment(models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # Human judgments only: imported labels (no reviewer) are most rows of a big import.
+            models.Index(
+                fields=["reviewer"], condition=models.Q(reviewer__isnull=False), name="judgment_reviewer"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["comparison", "reviewer"],
