@@ -2,10 +2,10 @@
 
 Against PostgreSQL in a scratch database this script creates and drops (or SQLite with
 --sqlite). Rows look like Anthropic HH pairs in size (a ~250-character prompt, two ~300-character
-replies); 80% carry a preference. Times the whole of `import_run`: the checking pass over the
-file, then the one-transaction bulk write. On a shared machine the wall-clock rate depends on
-what else runs, so the CPU seconds of this process and of its PostgreSQL backend are reported
-too. Last stdout line: JSON with `rows_per_s`.
+replies); 80% carry a preference. Times the whole of `import_run`: every line checked and
+written in one transaction. On a shared machine the wall-clock rate depends on what else runs,
+so the CPU seconds of this process (both its threads) and of its PostgreSQL backend are
+reported too. Last stdout line: JSON with `rows_per_s`.
 
     python benchmarks/import.py [--rows 100000] [--sqlite]
 

@@ -8,11 +8,18 @@ holds SQLite's write lock inside `transaction.atomic()`, which the IMMEDIATE tra
 in settings takes at BEGIN). Columns a caller does not give are filled once with the field's
 default (`created_at` with now), so a field added later with a default (or a generated column)
 needs no change here.
+
+On PostgreSQL a `CopyPipeline` lets the caller go on preparing rows while the server stores the
+previous ones: the COPYs run on a background thread over the transaction's connection, and ids
+come from a second, autocommit connection (sequences are not transactional), so neither side
+waits for the other. With two cores that about halves an import's time.
 """
 
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -39,6 +46,143 @@ def _copy_field(value) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"no COPY text form for {type(value).__name__}")
+
+
+def _ids_from_sequence(cursor, table: str, pk_column: str, n: int) -> list[int]:
+    cursor.execute(
+        "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+        [table, pk_column, n],
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+_ESCAPES = (("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+
+
+def _column_text(values: tuple) -> list[str]:
+    """One column's values in COPY text format."""
+    kinds = set(map(type, values))
+    if kinds == {str}:
+        # All the column's escapes in four passes over one joined string. NUL cannot be in a
+        # PostgreSQL text value, so it safely separates them (a value holding one is done one
+        # by one, and refused by the server).
+        joined = "\0".join(values)
+        if joined.count("\0") == len(values) - 1:
+            for old, new in _ESCAPES:
+                joined = joined.replace(old, new)
+            return joined.split("\0")
+    elif kinds == {int}:
+        return list(map(str, values))
+    return list(map(_copy_field, values))
+
+
+class CopyPipeline:
+    """COPYs into PostgreSQL on a background thread, in order, inside the caller's transaction.
+
+    Use as a context manager inside `transaction.atomic()`. While it is open the transaction's
+    connection is shared: queries the caller makes meanwhile wait for the COPY in progress
+    (psycopg's connection lock), and see every COPY queued before them only after `drain()`.
+    A COPY that fails stops the pipeline; its error is raised (as Django's database error) by
+    the next `put`, `drain` or the exit, so the transaction rolls back.
+    """
+
+    # COPY texts waiting at most: bounds memory (a batch of rows is a few MB).
+    DEPTH = 4
+    ID_BLOCK = 10_000
+
+    def __init__(self) -> None:
+        if connection.vendor != "postgresql":
+            raise NotImplementedError("CopyPipeline needs PostgreSQL")
+        if not connection.in_atomic_block:
+            raise RuntimeError("a CopyPipeline must run inside transaction.atomic()")
+        self._queue: queue.Queue = queue.Queue(maxsize=self.DEPTH)
+        self._error: BaseException | None = None
+        self._failed = threading.Event()
+        self._ids_connection = None
+        self._id_pools: dict[str, list[int]] = {}
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> CopyPipeline:
+        with connection.cursor() as cursor:
+            # Foreign keys checked at the end of each COPY rather than all at COMMIT: the
+            # checks then overlap with the caller's work instead of following it (for an import
+            # they are about half the server's time). Until the pipeline closes.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        self._raw = connection.connection
+        self._ids_connection = connection.get_new_connection(connection.get_connection_params())
+        self._ids_connection.autocommit = True
+        self._thread = threading.Thread(target=self._run, name="prefloop-copy", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._stop()
+        finally:
+            self._ids_connection.close()
+        if exc_type is None:
+            self._raise_failure()
+            with connection.cursor() as cursor:
+                # Back to the schema's own timing (Django's foreign keys are INITIALLY
+                # DEFERRED) for whatever else the surrounding transaction does.
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+    def ids(self, table: str, pk_column: str, n: int) -> list[int]:
+        # Drawn in blocks, a round trip per ID_BLOCK rows: ids left over at the end are gaps
+        # in the sequence, as after any rolled-back insert.
+        pool = self._id_pools.setdefault(table, [])
+        if len(pool) < n:
+            with self._ids_connection.cursor() as cursor:
+                pool.extend(_ids_from_sequence(cursor, table, pk_column, max(n - len(pool), self.ID_BLOCK)))
+        taken = pool[:n]
+        del pool[:n]
+        return taken
+
+    def put(self, sql: str, text: str) -> None:
+        """Queues one COPY ... FROM STDIN with its data in COPY text format."""
+        self._raise_failure()
+        while True:
+            try:
+                self._queue.put((sql, text), timeout=0.5)
+                return
+            except queue.Full:
+                self._raise_failure()
+
+    def drain(self) -> None:
+        """Waits until every queued COPY is done; raises the first failure."""
+        self._queue.join()
+        self._raise_failure()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                if self._failed.is_set():
+                    continue
+                sql, text = item
+                with self._raw.cursor() as cursor, cursor.copy(sql) as copy:
+                    copy.write(text)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                self._error = exc
+                self._failed.set()
+            finally:
+                self._queue.task_done()
+
+    def _stop(self) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None
+
+    def _raise_failure(self) -> None:
+        if self._failed.is_set() and self._error is not None:
+            error, self._error = self._error, None
+            # As Django's own exceptions, and the connection marked for rollback.
+            with connection.wrap_database_errors:
+                raise error
 
 
 class BulkTable:
@@ -78,11 +222,7 @@ class BulkTable:
 
     def _ids(self, cursor, n: int) -> list[int]:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [self.table, self.pk_column, n],
-            )
-            return [row[0] for row in cursor.fetchall()]
+            return _ids_from_sequence(cursor, self.table, self.pk_column, n)
         if connection.vendor == "sqlite":
             cursor.execute(f'SELECT MAX("{self.pk_column}") FROM "{self.table}"')  # noqa: S608
             largest = cursor.fetchone()[0] or 0
@@ -92,27 +232,37 @@ class BulkTable:
             return list(range(start, start + n))
         raise NotImplementedError(f"bulk inserts into {connection.vendor} are not supported")
 
-    def insert(self, rows: Iterable[tuple]) -> list[int]:
-        """Inserts rows (values in `given` order); returns their new ids, in order."""
+    def _copy_text(self, ids: list[int], rows: list[tuple]) -> str:
+        # COPY's text format, written here rather than by psycopg's write_row, which adapts
+        # every value in Python and took most of an import's client time. Built column by
+        # column, so the per-value work runs in C (str methods, map) rather than in a Python
+        # call per value.
+        columns = [list(map(str, ids)), *map(_column_text, zip(*rows, strict=True))]
+        # The suffix (fixed columns, newline) ends every line.
+        suffix = self._copy_suffix
+        return suffix.join(map("\t".join, zip(*columns, strict=True))) + suffix
+
+    def insert(self, rows: Iterable[tuple], *, pipeline: CopyPipeline | None = None) -> list[int]:
+        """Inserts rows (values in `given` order); returns their new ids, in order.
+
+        With a `pipeline` the rows are queued and stored later, in order (see CopyPipeline)."""
         rows = list(rows)
         if not rows:
             return []
         if not connection.in_atomic_block:
             raise RuntimeError("bulk inserts must run inside transaction.atomic()")
         columns = ", ".join(f'"{c}"' for c in self.columns)
+        copy_sql = f'COPY "{self.table}" ({columns}) FROM STDIN'
+        if pipeline is not None:
+            ids = pipeline.ids(self.table, self.pk_column, len(rows))
+            pipeline.put(copy_sql, self._copy_text(ids, rows))
+            return ids
         with connection.cursor() as cursor:
             ids = self._ids(cursor, len(rows))
             fixed = self.fixed
             if connection.vendor == "postgresql":
-                # COPY's text format, written here rather than by psycopg's write_row, which
-                # adapts every value in Python and took most of an import's client time.
-                suffix = self._copy_suffix
-                text = "".join(
-                    f"{pk}\t" + "\t".join(map(_copy_field, row)) + suffix
-                    for pk, row in zip(ids, rows, strict=True)
-                )
-                with cursor.cursor.copy(f'COPY "{self.table}" ({columns}) FROM STDIN') as copy:
-                    copy.write(text)
+                with cursor.cursor.copy(copy_sql) as copy:
+                    copy.write(self._copy_text(ids, rows))
             else:
                 marks = ", ".join(["%s"] * len(self.columns))
                 cursor.executemany(

@@ -1,9 +1,13 @@
 """Importing a JSONL file (plain or gzipped) into a project: all or nothing.
 
-Two passes over the file. The first checks every line (and what it refers to in the database)
-without writing anything, and reports every bad line: the first 100 with line number, field and
-reason, plus the total. Only a file without errors gets the second pass, which writes in ONE
-transaction with bulk inserts, batch by batch, so memory stays flat.
+Every line is checked (and what it refers to in the database), and every bad line is reported:
+the first 100 with line number, field and reason, plus the total. The import reads the file
+once, in batches, inside ONE transaction: each batch is checked, then written with bulk inserts
+while no line so far was bad. The first bad line stops the writing (the rest of the file is
+still checked, so the report is complete) and the transaction rolls back, so no one ever sees
+a row of a rejected file. `import_check` runs the same checks without writing (the preview).
+On PostgreSQL the batches go to the server through a CopyPipeline, which stores one batch while
+the next is parsed.
 
 Duplicates (same prompt and the same two responses in either order, `Comparison.pair_hash`;
 for the prompts and candidates formats, the same prompt or the same text from the same source)
@@ -18,6 +22,7 @@ preference become comparisons for review, needing `project.overlap` judgments.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import itertools
 import json
@@ -27,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from prefs.formats.detect import detect
 from prefs.formats.jsonl import IMPORT_FORMATS, read_objects, read_records
@@ -40,14 +45,17 @@ from prefs.formats.records import (
 )
 from prefs.hashing import messages_hash, pair_hash_of_hashes, sha256_text
 from prefs.models import Candidate, Choice, Comparison, Judgment, Project, Prompt
-from prefs.services.bulk import BulkTable
+from prefs.services.bulk import BulkTable, CopyPipeline
 
 # Errors listed in a rejection; the count covers all of them.
 MAX_ERRORS_SHOWN = 100
 # Records written per round of bulk inserts.
-BATCH = 2000
+BATCH = 5000
 PREVIEW_ROWS = 5
 _CHOICES = {0: Choice.A, 1: Choice.B, "tie": Choice.TIE, "both_bad": Choice.BOTH_BAD}
+# Plain strings, looked up once rather than per row.
+_CHOICE_VALUES = {key: choice.value for key, choice in _CHOICES.items()}
+_IMPORT_ORIGIN = Comparison.Origin.IMPORT.value
 
 Progress = Callable[[str, int, int], None]
 
@@ -74,7 +82,7 @@ class ImportRejected(Exception):
 
 @dataclass
 class ImportCheck:
-    """What the first pass found: the format, the rows, a preview, and any errors."""
+    """What the checks found: the format, the rows, a preview, and any errors."""
 
     format: str
     rows: int = 0
@@ -195,6 +203,102 @@ class _Errors:
         return [e.as_dict() for e in self.shown]
 
 
+class _Checker:
+    """The checks of every line, fed batch by batch: errors, counts, preview, and external ids."""
+
+    def __init__(self, project: Project, fmt: str):
+        self.project = project
+        self.check = ImportCheck(format=fmt)
+        self.errors = _Errors()
+        # External ids: which prompt (by content hash) each names, and where it first appeared.
+        self.id_owner: dict[str, tuple[str, int]] = {}
+        self.candidate_ids: dict[str, list[int]] = {}
+
+    def take(self, batch: list[tuple[int, Record | list[LineError]]]) -> list[Record]:
+        """The batch's good records; its bad lines are noted."""
+        records = []
+        fresh_ids: dict[str, tuple[str, int]] = {}
+        for number, item in batch:
+            if isinstance(item, list):
+                for error in item:
+                    self.errors.add(error)
+                continue
+            self.check.rows += 1
+            records.append(item)
+            if len(self.check.preview) < PREVIEW_ROWS:
+                self.check.preview.append(_preview(number, item))
+            if isinstance(item, CandidateRecord):
+                # Every line naming an id is remembered (ids only: a few bytes each), since each
+                # is an error if the id turns out unknown.
+                self.candidate_ids.setdefault(item.prompt_external_id, []).append(number)
+                continue
+            external_id = item.external_id
+            if external_id:
+                content = messages_hash(item.prompt if isinstance(item, PairRecord) else item.messages)
+                owner = self.id_owner.setdefault(external_id, (content, number))
+                if owner[0] != content:
+                    self.errors.add(LineError(number, "id", f"{external_id!r} names a different prompt on line {owner[1]}"))
+                elif owner[1] == number:
+                    fresh_ids[external_id] = owner
+        # Before the batch is written: an id the project already gives another prompt would
+        # otherwise break the unique constraint halfway through.
+        self._check_ids_against_project(fresh_ids)
+        return records
+
+    def _check_ids_against_project(self, owners: dict[str, tuple[str, int]]) -> None:
+        for chunk in _chunks(list(owners), BATCH):
+            for external_id, content in Prompt.objects.filter(
+                project=self.project, external_id__in=chunk
+            ).values_list("external_id", "content_hash"):
+                if content != owners[external_id][0]:
+                    self.errors.add(
+                        LineError(
+                            owners[external_id][1],
+                            "id",
+                            f"{external_id!r} already names a different prompt in this project",
+                        )
+                    )
+
+    def finish(self) -> ImportCheck:
+        for chunk in _chunks(list(self.candidate_ids), BATCH):
+            known = set(
+                Prompt.objects.filter(project=self.project, external_id__in=chunk).values_list(
+                    "external_id", flat=True
+                )
+            )
+            for external_id in chunk:
+                if external_id not in known:
+                    for line in self.candidate_ids[external_id]:
+                        self.errors.add(
+                            LineError(line, "id", f"no prompt with id {external_id!r} in this project")
+                        )
+        if self.check.rows == 0 and self.errors.count == 0:
+            self.errors.add(LineError(None, "", "The file holds no rows."))
+        self.check.errors = self.errors.result()
+        self.check.error_count = self.errors.count
+        return self.check
+
+
+def _start(project: Project, stream: BinaryIO, fmt: str, max_bytes: int | None) -> tuple[_Checker, int]:
+    if fmt not in IMPORT_FORMATS:
+        raise ValueError(f"unknown import format {fmt!r}; one of {', '.join(IMPORT_FORMATS)}")
+    limit = _limit(max_bytes)
+    if _size(stream) > limit:
+        raise ImportTooLarge(limit)
+    resolved = fmt if fmt != "auto" else (import_detect(stream, max_bytes=limit) or "auto")
+    return _Checker(project, resolved), limit
+
+
+def _checked_batches(checker: _Checker, stream: BinaryIO, limit: int, progress: Progress | None,
+                     phase: str) -> Iterator[list[Record]]:
+    """The file's good records, batch by batch, as the checker sees every line."""
+    try:
+        for batch in _batched(_records(stream, checker.check.format, limit, progress, phase), BATCH):
+            yield checker.take(batch)
+    except (OSError, EOFError, zlib.error) as exc:
+        checker.errors.add(LineError(None, "", f"The file is not valid gzip: {exc}"))
+
+
 def import_check(
     *,
     project: Project,
@@ -203,73 +307,14 @@ def import_check(
     max_bytes: int | None = None,
     progress: Progress | None = None,
 ) -> ImportCheck:
-    """Checks the whole file (first pass) without writing anything."""
-    if fmt not in IMPORT_FORMATS:
-        raise ValueError(f"unknown import format {fmt!r}; one of {', '.join(IMPORT_FORMATS)}")
-    limit = _limit(max_bytes)
-    if _size(stream) > limit:
-        raise ImportTooLarge(limit)
-    resolved = fmt if fmt != "auto" else (import_detect(stream, max_bytes=limit) or "auto")
-    check = ImportCheck(format=resolved)
-    errors = _Errors()
-    # External ids: which prompt (by content hash) each names, and where it first appeared.
-    id_owner: dict[str, tuple[str, int]] = {}
-    candidate_ids: dict[str, list[int]] = {}
+    """Checks the whole file without writing anything (the preview before an import)."""
+    checker, limit = _start(project, stream, fmt, max_bytes)
     try:
-        for number, item in _records(stream, resolved, limit, progress, "checking"):
-            if isinstance(item, list):
-                for error in item:
-                    errors.add(error)
-                continue
-            check.rows += 1
-            if len(check.preview) < PREVIEW_ROWS:
-                check.preview.append(_preview(number, item))
-            if isinstance(item, CandidateRecord):
-                # Every line naming an id is remembered (ids only: a few bytes each), since each
-                # is an error if the id turns out unknown.
-                candidate_ids.setdefault(item.prompt_external_id, []).append(number)
-                continue
-            external_id = item.external_id
-            if external_id:
-                content = messages_hash(item.prompt if isinstance(item, PairRecord) else item.messages)
-                owner = id_owner.setdefault(external_id, (content, number))
-                if owner[0] != content:
-                    errors.add(LineError(number, "id", f"{external_id!r} names a different prompt on line {owner[1]}"))
-    except (OSError, EOFError, zlib.error) as exc:
-        errors.add(LineError(None, "", f"The file is not valid gzip: {exc}"))
+        for _ in _checked_batches(checker, stream, limit, progress, "checking"):
+            pass
     finally:
         stream.seek(0)
-    _check_against_project(project, id_owner, candidate_ids, errors)
-    if check.rows == 0 and errors.count == 0:
-        errors.add(LineError(None, "", "The file holds no rows."))
-    check.errors = errors.result()
-    check.error_count = errors.count
-    return check
-
-
-def _check_against_project(project, id_owner, candidate_ids, errors: _Errors) -> None:
-    for chunk in _chunks(list(id_owner), BATCH):
-        for external_id, content in Prompt.objects.filter(
-            project=project, external_id__in=chunk
-        ).values_list("external_id", "content_hash"):
-            if content != id_owner[external_id][0]:
-                errors.add(
-                    LineError(
-                        id_owner[external_id][1],
-                        "id",
-                        f"{external_id!r} already names a different prompt in this project",
-                    )
-                )
-    for chunk in _chunks(list(candidate_ids), BATCH):
-        known = set(
-            Prompt.objects.filter(project=project, external_id__in=chunk).values_list(
-                "external_id", flat=True
-            )
-        )
-        for external_id in chunk:
-            if external_id not in known:
-                for line in candidate_ids[external_id]:
-                    errors.add(LineError(line, "id", f"no prompt with id {external_id!r} in this project"))
+    return checker.finish()
 
 
 def _batched(items, size: int) -> Iterator[list]:
@@ -313,6 +358,8 @@ class _State:
              "required_judgments", "pair_hash"),
         )
         self.judgments = BulkTable(Judgment, ("comparison_id", "imported", "choice", "strength"))
+        # Set while the rows go to PostgreSQL through a CopyPipeline.
+        self.pipeline: CopyPipeline | None = None
 
 
 def _prompt_ids_for(state: _State, wanted: list[tuple[str, PairRecord | PromptRecord]]) -> None:
@@ -330,11 +377,11 @@ def _prompt_ids_for(state: _State, wanted: list[tuple[str, PairRecord | PromptRe
             continue
         messages = record.prompt if isinstance(record, PairRecord) else record.messages
         fresh[content] = (
-            state.project.pk, _dumps(messages), record.split, _dumps(record.tags),
+            state.project.pk, _dumps(messages), record.split, _dumps(record.tags) if record.tags else "[]",
             record.external_id, content,
         )
     if fresh:
-        ids = state.prompts.insert(fresh.values())
+        ids = state.prompts.insert(fresh.values(), pipeline=state.pipeline)
         state.prompt_ids.update(zip(fresh, ids, strict=True))
         state.created["prompts"] += len(fresh)
 
@@ -369,27 +416,27 @@ def _write_pairs(state: _State, records: list[PairRecord]) -> None:
         prompt_id = state.prompt_ids[content]
         candidate_rows.append((prompt_id, record.a.text, record.a.source, hash_a))
         candidate_rows.append((prompt_id, record.b.text, record.b.source, hash_b))
-    candidate_ids = state.candidates.insert(candidate_rows)
-    project_id, overlap = state.project.pk, state.project.overlap
-    comparison_ids = state.comparisons.insert(
+    candidate_ids = state.candidates.insert(candidate_rows, pipeline=state.pipeline)
+    project_id, overlap, origin = state.project.pk, state.project.overlap, _IMPORT_ORIGIN
+    comparison_rows = [
         (
             project_id,
             state.prompt_ids[content],
             candidate_ids[2 * index],
             candidate_ids[2 * index + 1],
-            Comparison.Origin.IMPORT.value,
+            origin,
             0 if record.preference is not None and not state.queue_labelled else overlap,
             key,
         )
         for index, (key, _, _, record, content) in enumerate(kept)
-    )
-    judgment_count = len(
-        state.judgments.insert(
-            (comparison_id, True, _CHOICES[record.preference].value, record.strength or 2)
-            for comparison_id, (_, _, _, record, _) in zip(comparison_ids, kept, strict=True)
-            if record.preference is not None
-        )
-    )
+    ]
+    comparison_ids = state.comparisons.insert(comparison_rows, pipeline=state.pipeline)
+    judgment_rows = [
+        (comparison_id, True, _CHOICE_VALUES[record.preference], record.strength or 2)
+        for comparison_id, (_, _, _, record, _) in zip(comparison_ids, kept, strict=True)
+        if record.preference is not None
+    ]
+    judgment_count = len(state.judgments.insert(judgment_rows, pipeline=state.pipeline))
     state.created["candidates"] += len(candidate_ids)
     state.created["comparisons"] += len(comparison_ids)
     state.created["judgments"] += judgment_count
@@ -411,7 +458,9 @@ def _write_candidates(state: _State, records: list[CandidateRecord]) -> None:
             project=state.project, external_id__in={r.prompt_external_id for r in records}
         ).values_list("external_id", "id")
     )
-    keyed = [(ids[r.prompt_external_id], sha256_text(r.text), r) for r in records]
+    # An unknown id is the checker's error (reported when the file ends, and nothing kept).
+    keyed = [(ids[r.prompt_external_id], sha256_text(r.text), r) for r in records
+             if r.prompt_external_id in ids]
     existing = set(
         Candidate.objects.filter(prompt_id__in={k[0] for k in keyed}).values_list(
             "prompt_id", "text_hash", "source"
@@ -425,7 +474,7 @@ def _write_candidates(state: _State, records: list[CandidateRecord]) -> None:
             continue
         state.seen.add(key)
         fresh.append((prompt_id, record.text, record.source, text_hash))
-    new_ids = state.candidates.insert(fresh)
+    new_ids = state.candidates.insert(fresh, pipeline=state.pipeline)
     state.created["candidates"] += len(new_ids)
     state.touched_prompts.update(row[0] for row in fresh)
     state.new_candidates.update(new_ids)
@@ -470,12 +519,15 @@ def import_run(
     queue_labelled: bool = False,
     progress: Progress | None = None,
 ) -> ImportResult:
-    """Checks the whole file, then writes it in one transaction; raises ImportRejected (and
-    writes nothing) when any line is bad, ImportTooLarge past the size limit."""
-    check = import_check(project=project, stream=stream, fmt=fmt, max_bytes=max_bytes, progress=progress)
-    if not check.ok:
-        raise ImportRejected(check.errors, check.error_count, check.format)
-    limit = _limit(max_bytes)
+    """Checks and writes the file in one transaction; raises ImportRejected (and keeps nothing)
+    when any line is bad, ImportTooLarge past the size limit.
+
+    One pass: each batch is checked, then written while no line so far was bad; the first bad
+    line stops the writing (the rest is only checked, so every error is reported), and the
+    transaction rolls back. Nobody ever sees a row of a rejected file, and a good file is read
+    and parsed once, not twice.
+    """
+    checker, limit = _start(project, stream, fmt, max_bytes)
     writers = {PairRecord: _write_pairs, PromptRecord: _write_prompts, CandidateRecord: _write_candidates}
     try:
         with transaction.atomic():
@@ -483,13 +535,19 @@ def import_run(
             # once would otherwise each miss the other's uncommitted rows and write both copies.
             Project.objects.select_for_update().filter(pk=project.pk).first()
             state = _State(project=project, queue_labelled=queue_labelled)
-            records = (item for _, item in _records(stream, check.format, limit, progress, "writing"))
-            for batch in _batched(records, BATCH):
-                by_kind: dict[type, list] = {}
-                for record in batch:
-                    by_kind.setdefault(type(record), []).append(record)
-                for kind, items in by_kind.items():
-                    writers[kind](state, items)
+            with _pipeline() as state.pipeline:
+                for records in _checked_batches(checker, stream, limit, progress, "importing"):
+                    if checker.errors.count:
+                        continue
+                    by_kind: dict[type, list] = {}
+                    for record in records:
+                        by_kind.setdefault(type(record), []).append(record)
+                    for kind, items in by_kind.items():
+                        writers[kind](state, items)
+            state.pipeline = None
+            check = checker.finish()
+            if not check.ok:
+                raise ImportRejected(check.errors, check.error_count, check.format)
             if state.touched_prompts:
                 _pair_new_candidates(state)
     finally:
@@ -497,3 +555,8 @@ def import_run(
     return ImportResult(
         format=check.format, rows=check.rows, created=state.created, duplicates=state.duplicates
     )
+
+
+def _pipeline():
+    """A CopyPipeline on PostgreSQL; elsewhere the writes go straight through."""
+    return CopyPipeline() if connection.vendor == "postgresql" else contextlib.nullcontext()
