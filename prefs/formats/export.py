@@ -100,6 +100,74 @@ def jsonl_lines(row_iter: Iterable[dict]) -> Iterator[str]:
         yield _encode(row) + "\n"
 
 
+# A prompt of one user turn, as PostgreSQL writes jsonb as text and Django's json.dumps writes it
+# on SQLite: the content's JSON escapes sit between these two.
+_ONE_USER_TURN = ('[{"role": "user", "content": "', '"}]')
+
+
+def trl_prompt(messages_json: str) -> str:
+    """The `trl` prompt text, JSON-encoded, from the prompt's messages given as JSON text.
+
+    The common prompt, one user turn, is cut out of the text as it stands: its content is
+    already JSON-escaped, and when it holds no quote, no \\u escape and no \\/ the escapes
+    left (\\\\ \\b \\f \\n \\r \\t) are the ones `_string` writes, so the result is byte for byte
+    `_string(trl.prompt_text(json.loads(messages_json)))`. Anything else takes that long way.
+    """
+    head, tail = _ONE_USER_TURN
+    if messages_json.startswith(head) and messages_json.endswith(tail):
+        content = messages_json[len(head) : -len(tail)]
+        # (One-character searches are memchr; the two-character ones run only after a backslash.)
+        if '"' not in content and (
+            "\\" not in content or ("\\u" not in content and "\\/" not in content)
+        ):
+            return '"\\n\\nHuman: ' + content + '\\n\\nAssistant:"'
+    return _string(trl.prompt_text(json.loads(messages_json)))
+
+
+def trl_stream(rows: Iterable[tuple], *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """The `trl` export, in UTF-8 chunks, from (messages JSON text, chosen, rejected, kind,
+    weight) rows: what `stream(pairs, "trl")` writes for the same pairs, at a fraction of the
+    cost per row (no ExportPair, no JSON parsing of the common prompt, one loop)."""
+    string = _string
+    buffer: list[str] = []
+    append = buffer.append
+    size = 0
+    last_messages = prompt = None
+    # A float's shortest repr costs about a microsecond, and a set has few distinct weights
+    # (mean strengths / 3): each is written once, then looked up. Floats only, never zero
+    # (0.0 and -0.0 are one key), and at most 256 of them, so memory stays flat.
+    weights: dict[float, str] = {}
+    for messages, chosen, rejected, kind, weight in rows:
+        # Pairs of one prompt usually come one after another: its text is made once.
+        if messages != last_messages:
+            prompt = trl_prompt(messages)
+            last_messages = messages
+        if kind == "tie":
+            weight = weight / 2
+        elif kind != "preferred":
+            continue
+        if type(weight) is not float:
+            written = _float(weight)
+        elif (written := weights.get(weight)) is None:
+            written = float.__repr__(weight)
+            if weight and len(weights) < 256:
+                weights[weight] = written
+        a, b = string(" " + chosen), string(" " + rejected)
+        if kind == "preferred":
+            line = f'{{"prompt":{prompt},"chosen":{a},"rejected":{b},"weight":{written}}}\n'
+        else:
+            line = (f'{{"prompt":{prompt},"chosen":{a},"rejected":{b},"weight":{written}}}\n'
+                    f'{{"prompt":{prompt},"chosen":{b},"rejected":{a},"weight":{written}}}\n')
+        append(line)
+        size += len(line)
+        if size >= chunk_bytes:
+            yield "".join(buffer).encode("utf-8")
+            buffer.clear()
+            size = 0
+    if buffer:
+        yield "".join(buffer).encode("utf-8")
+
+
 def chunked(lines: Iterable[str], *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
     """UTF-8 chunks of about `chunk_bytes` (characters, roughly) each."""
     buffer: list[str] = []

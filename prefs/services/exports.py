@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 
+import psycopg
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, TextField
 from django.db.models.functions import Cast
@@ -29,23 +30,31 @@ class ExportError(Exception):
     pass
 
 
-def _raw_pairs(preference_set: PreferenceSet, chunk_size: int, *, exclusive: bool) -> Iterator[tuple]:
+# What each pair's row holds for the readers below: ExportPair's fields, in its order.
+_PAIR_COLUMNS = (
+    "messages_text",
+    "chosen__text",
+    "rejected__text",
+    "kind",
+    "weight",
+    "chosen__source",
+    "rejected__source",
+    "prompt__split",
+    "prompt__external_id",
+)
+# What the `trl` export reads: formats.trl_stream's rows.
+_TRL_COLUMNS = ("messages_text", "chosen__text", "rejected__text", "kind", "weight")
+
+
+def _raw_pairs(
+    preference_set: PreferenceSet, chunk_size: int, *, exclusive: bool, columns: tuple[str, ...] = _PAIR_COLUMNS
+) -> Iterator[tuple]:
     rows = (
         PreferencePair.objects.filter(preference_set=preference_set)
         .order_by("id")
-        # The prompt comes as JSON text on every database, parsed once below.
+        # The prompt comes as JSON text on every database, parsed (if need be) by the reader.
         .annotate(messages_text=Cast("prompt__messages", output_field=TextField()))
-        .values_list(
-            "messages_text",
-            "chosen__text",
-            "rejected__text",
-            "kind",
-            "weight",
-            "chosen__source",
-            "rejected__source",
-            "prompt__split",
-            "prompt__external_id",
-        )
+        .values_list(*columns)
     )
     if connection.vendor != "postgresql" or not exclusive:
         yield from rows.iterator(chunk_size=chunk_size)
@@ -60,8 +69,11 @@ def _raw_pairs(preference_set: PreferenceSet, chunk_size: int, *, exclusive: boo
         # workers: rows flow from the first one on, and the server never sorts (or spills to
         # disk) the whole joined set first. For this transaction only.
         cursor.execute("SET LOCAL enable_sort = off; SET LOCAL max_parallel_workers_per_gather = 0")
-        with connection.connection.cursor() as raw:
-            yield from raw.stream(sql, params, size=chunk_size)
+        # Results in binary: the weight arrives as eight bytes, not text to parse. Django's own
+        # cursors bind parameters client-side, which psycopg allows only for text results, so
+        # this one binds server-side (never prepared: the query runs once).
+        with psycopg.Cursor(connection.connection) as raw:
+            yield from raw.stream(sql, params, size=chunk_size, binary=True)
 
 
 def export_pairs(
@@ -129,7 +141,7 @@ def export_headers(preference_set: PreferenceSet, fmt: str) -> dict[str, str]:
     }
 
 
-def _counted(pairs: Iterator[ExportPair], progress: Callable[[int], None]) -> Iterator[ExportPair]:
+def _counted(pairs: Iterator, progress: Callable[[int], None]) -> Iterator:
     done = 0
     for done, pair in enumerate(pairs, start=1):  # noqa: B007
         if done % 1000 == 0:
@@ -147,6 +159,12 @@ def preference_set_export(
     """
     if fmt not in EXPORT_FORMATS:
         raise ExportError(f"unknown format {fmt!r}; one of {', '.join(EXPORT_FORMATS)}")
+    if fmt == "trl":
+        # The most used format reads only the columns it writes, as plain tuples.
+        rows = _raw_pairs(preference_set, CHUNK_SIZE, exclusive=True, columns=_TRL_COLUMNS)
+        if progress is not None:
+            rows = _counted(rows, progress)
+        return formats.trl_stream(rows)
     pairs = export_pairs(preference_set, exclusive=True)
     if progress is not None:
         pairs = _counted(pairs, progress)
