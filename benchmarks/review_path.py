@@ -2,13 +2,18 @@
 
 Production-style: gunicorn serving Prefloop against PostgreSQL (a scratch database this script
 creates and drops). Each client is a thread with its own connection and its own API token.
-gunicorn runs with --keep-alive 0 by default: its gthread workers keep a kept-alive connection
-on the worker that accepted it, and 32 clients connecting at once all land on one worker (one
-core, half the throughput); a connection per request spreads them over every worker. Prints judgments/s and request latency (p50/p99), then checks the database: every 201
+gunicorn runs 2 worker processes (one per core of the development machine) x 4 threads, with
+kept-alive connections (--keep-alive 5) capped at 16 per process (--worker-connections): a
+gthread worker keeps a connection on the process that accepted it, and without the cap 32
+clients connecting at once land unevenly and the clients on the busier process wait longer.
+A connection per request (--keep-alive 0) costs more here: gunicorn 27 (unlike 23)
+closes each connection gracefully, waiting for the client's close, and this client's 32
+Python threads are slow to close. Prints judgments/s and request latency (p50/p99, also per
+request kind), then checks the database: every 201
 the clients saw is one stored judgment (none lost), no reviewer judged a comparison twice, and
 no comparison got more than k judgments.
 
-    python benchmarks/review_path.py [--clients 32] [--seconds 20] [--workers 3]
+    python benchmarks/review_path.py [--clients 32] [--seconds 20] [--workers 2] [--keep-alive 5]
 
 Target on the 2-core development machine: >= 200 judgments/s with 32 clients, p99 < 150 ms,
 zero errors, zero lost or duplicate judgments.
@@ -177,11 +182,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time, after warm-up")
     parser.add_argument("--warmup", type=float, default=3.0)
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
-    parser.add_argument("--keep-alive", type=int, default=0, help="gunicorn keep-alive seconds (0: a connection per request)")
+    parser.add_argument("--keep-alive", type=int, default=5, help="gunicorn keep-alive seconds (0: a connection per request)")
     parser.add_argument("--worker-connections", type=int, default=None,
-                        help="connections a gunicorn worker takes at once (default: gunicorn's 1000)")
+                        help="connections a gunicorn worker takes at once (default: clients / workers, "
+                             "rounded up, so kept-alive connections spread evenly; 0: gunicorn's 1000)")
     parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class (gthread, sync)")
     parser.add_argument("--overlap", type=int, default=3)
     parser.add_argument("--comparisons", type=int, default=8000)
@@ -189,6 +195,8 @@ def main() -> None:
     parser.add_argument("--database", default="prefloop_bench_review")
     args = parser.parse_args()
 
+    if args.worker_connections is None:
+        args.worker_connections = -(-args.clients // args.workers)
     db_url = args.admin_url.rsplit("/", 1)[0] + "/" + args.database
     env = {
         **os.environ,
@@ -269,6 +277,7 @@ def main() -> None:
             "workers": args.workers,
             "threads": args.threads,
             "keep_alive": args.keep_alive,
+            "worker_connections": args.worker_connections or 1000,
         }
         print(f"{result['judgments_per_s']} judgments/s, p50 {result['p50_ms']} ms, "
               f"p99 {result['p99_ms']} ms (next {result['next_p99_ms']}, judgment {result['judgment_p99_ms']}), errors {result['errors']}, lost {lost}, "
