@@ -13,16 +13,16 @@ it exactly once. Terminated just after it, the judgment is stored and acknowledg
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.db.backends.signals import connection_created
 from rest_framework.authtoken.models import Token
 
 from prefs.models import Assignment, Comparison, Judgment
+from tests.backends import terminate_backend
 from tests.factories import make_comparisons
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,21 +56,7 @@ class BackendKiller:
 
     def _terminate(self, victim) -> None:
         self.fired = True
-        pid = victim.connection.info.backend_pid
-        other = connections.create_connection("default")
-        other._is_killer = True
-        try:
-            with other.cursor() as cursor:
-                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-                # Wait until the backend is gone, so the victim's next statement meets a dead line.
-                deadline = time.monotonic() + 10
-                while time.monotonic() < deadline:
-                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
-                    if cursor.fetchone()[0] == 0:
-                        break
-                    time.sleep(0.02)
-        finally:
-            other.close()
+        terminate_backend(victim.connection.info.backend_pid)
 
 
 def _call(method: str, url: str, token: str, body: dict | None = None) -> tuple[int, dict, dict]:

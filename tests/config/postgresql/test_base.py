@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 from django.db import connection, connections
 from django.db.backends.postgresql import base as django_base
 
 from config.postgresql.base import socket_is_quiet
+from tests.backends import terminate_backend
 
 
 def test_a_socket_with_nothing_to_read_is_quiet_and_one_with_data_or_a_close_is_not():
@@ -69,19 +69,7 @@ def test_a_connection_inside_a_transaction_gets_the_full_check(postgresql, selec
 
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_whose_backend_was_terminated_is_unusable(postgresql, select_1_calls):
-    pid = postgresql.connection.info.backend_pid
-    other = connections.create_connection("default")
-    try:
-        with other.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
-                if cursor.fetchone()[0] == 0:
-                    break
-                time.sleep(0.02)
-    finally:
-        other.close()
+    terminate_backend(postgresql.connection.info.backend_pid)
     assert not postgresql.is_usable()
     assert select_1_calls == ["default"]
     postgresql.close()
