@@ -45,7 +45,7 @@ from prefs.formats.records import (
 )
 from prefs.hashing import messages_hash, pair_hash_of_hashes, sha256_text
 from prefs.models import Candidate, Choice, Comparison, Judgment, Project, Prompt
-from prefs.services.bulk import BulkTable, CopyPipeline
+from prefs.services.bulk import BulkTable, CopyPipeline, collector_paused
 
 # Errors listed in a rejection; the count covers all of them.
 MAX_ERRORS_SHOWN = 100
@@ -530,7 +530,7 @@ def import_run(
     checker, limit = _start(project, stream, fmt, max_bytes)
     writers = {PairRecord: _write_pairs, PromptRecord: _write_prompts, CandidateRecord: _write_candidates}
     try:
-        with transaction.atomic():
+        with collector_paused(), transaction.atomic():
             # Imports into one project take turns on its row: two overlapping files imported at
             # once would otherwise each miss the other's uncommitted rows and write both copies.
             Project.objects.select_for_update().filter(pk=project.pk).first()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 
 from prefs.models import Candidate, Prompt
-from prefs.services.bulk import BulkTable, CopyPipeline, _column_text
+from prefs.services.bulk import BulkTable, CopyPipeline, _column_text, collector_paused
 
 AWKWARD = ["tab\there", "new\nline", "back\\slash \\N", "cr\rlf\r\n", "", "ünïcode ✓", "\\."]
 
@@ -106,3 +107,40 @@ def test_foreign_keys_are_deferred_again_after_the_pipeline(project):
                 [project.pk, "d" * 64],
             )
     assert Candidate.objects.filter(prompt_id=987654).exists()
+
+
+def test_the_collector_is_off_inside_a_paused_block_and_on_again_after_it_even_after_an_error():
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("boom")
+    assert gc.isenabled()
+
+
+def test_a_paused_block_leaves_a_collector_that_was_already_off_off():
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_the_collector_comes_back_only_when_the_last_of_overlapping_blocks_ends():
+    second_in, second_may_end = threading.Event(), threading.Event()
+
+    def second():
+        with collector_paused():
+            second_in.set()
+            second_may_end.wait(5)
+
+    other = threading.Thread(target=second)
+    with collector_paused():
+        other.start()
+        assert second_in.wait(5)
+    # The first block has ended while the other thread's block still runs.
+    assert not gc.isenabled()
+    second_may_end.set()
+    other.join(5)
+    assert gc.isenabled()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import io
 import json
@@ -69,6 +70,8 @@ def test_one_bad_line_in_ten_thousand_rejects_the_whole_file_and_writes_nothing(
         {"line": 7_777, "field": "responses[0].text", "message": "responses[0].text and responses[1].text are both empty"}
     ]
     assert not Prompt.objects.exists() and not Comparison.objects.exists()
+    # The import pauses the garbage collector; a rejected file must not leave it off.
+    assert gc.isenabled()
 
 
 def test_every_kind_of_bad_line_is_reported_at_once(project):
