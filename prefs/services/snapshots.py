@@ -22,7 +22,7 @@ from django.db.models import Max
 
 from prefs.hashing import canonical_json
 from prefs.models import Choice, Judgment, PreferencePair, PreferenceSet, Project
-from prefs.services.bulk import BulkTable
+from prefs.services.bulk import BulkTable, collector_paused
 
 RULES = ("majority",)
 SPLITS = ("train", "heldout", "all")
@@ -177,7 +177,8 @@ def preference_set_freeze(
     flagged: set[int] = set()
     if rule.exclude_flagged:
         flagged = _flagged_reviewer_ids(project)
-    with transaction.atomic():
+    # Like an import, a freeze keeps batches of plain tuples alive; see collector_paused.
+    with collector_paused(), transaction.atomic():
         # Versions are numbered under the project's row lock, so two freezes cannot both
         # take the same number (the unique constraint would reject the second).
         Project.objects.select_for_update().filter(pk=project.pk).first()
