@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
@@ -18,10 +19,13 @@ def _database_ok() -> str | None:
 
 
 def _broker_ok() -> str | None:
-    from workers.celery import app
+    from workers.celery import app, transport_options
 
+    # The URL job launches send to (tuning.services.jobs), read now: the Celery app's own copy
+    # is taken once, when workers.celery is first imported.
+    url = settings.CELERY_BROKER_URL
     try:
-        with app.connection_for_write() as conn:
+        with app.connection_for_write(url, transport_options=transport_options(url)) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         return None
     except Exception as exc:
