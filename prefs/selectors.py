@@ -40,8 +40,9 @@ def reviewer_progress(*, reviewer, project: Project, now: datetime | None = None
 
 def assignment_view(assignment: Assignment) -> dict:
     """What a reviewer may see of an assignment: texts by side, nothing about their origin."""
-    # Plain SQL: this runs for every comparison a reviewer is shown.
-    row = fetch_one(_view_sql(), [assignment.comparison_id])
+    # The assignment service may have read the texts with the hold (PostgreSQL's fast path);
+    # otherwise plain SQL, since this runs for every comparison a reviewer is shown.
+    row = getattr(assignment, "pair_row", None) or fetch_one(_view_sql(), [assignment.comparison_id])
     if row is None:
         raise Comparison.DoesNotExist(f"comparison {assignment.comparison_id} does not exist")
     messages, text_a, text_b, guidelines = row

@@ -195,7 +195,12 @@ class Assignment(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["comparison", "reviewer"], name="assignment_once_per_reviewer"
-            )
+            ),
+            # One hold per reviewer, kept by the database: PostgreSQL's fast path for the next
+            # comparison claims without locking the reviewer's row (prefs.services.assignment).
+            models.UniqueConstraint(
+                fields=["reviewer"], condition=models.Q(state="open"), name="assignment_one_open_hold"
+            ),
         ]
         indexes = [
             models.Index(fields=["comparison", "state", "expires_at"], name="assignment_holds"),

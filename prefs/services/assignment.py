@@ -14,21 +14,25 @@ changes the counters first locks the comparison's row (SELECT ... FOR UPDATE on 
 SQLite runs IMMEDIATE transactions, one writer at a time) and decides on the row as locked,
 which is the committed truth. Expired holds keep their slot until they are released: by the
 next request that finds nothing open, by the periodic sweep below, or by their own reviewer.
+One open hold per reviewer is a partial unique index, so PostgreSQL's common case (no hold yet,
+or one in this project) runs as two single-statement transactions without locking the reviewer;
+everything else takes the general path, which locks the reviewer's row first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 import time
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
-from prefs.models import Assignment, Comparison, Project
+from prefs.models import Assignment, Candidate, Comparison, Project, Prompt
 from prefs.sql import fetch_all, fetch_one
 
 # Candidates examined per attempt: a few more than competing reviewers usually lock at once.
@@ -127,6 +131,55 @@ def comparison_next_for(*, reviewer, project: Project, now: datetime | None = No
 
 
 def _next_once(*, reviewer, project: Project, now: datetime) -> Assignment | None:
+    gold_first = project.gold_rate > 0 and _rng.random() < project.gold_rate
+    for _attempt in range(3):
+        try:
+            if connection.vendor == "postgresql" and not gold_first:
+                decided, assignment = _next_without_lock(reviewer=reviewer, project=project, now=now)
+                if decided:
+                    return assignment
+            return _next_locked(reviewer=reviewer, project=project, now=now, gold_first=gold_first)
+        except IntegrityError as exc:
+            # Another request of this reviewer (a second tab) took a hold a moment ago; the
+            # database refused a second one. The next attempt finds that hold and returns it.
+            if not _is_second_hold(exc):
+                raise
+    raise AssignmentError("Too many simultaneous requests for the next comparison; try again.", status=409)
+
+
+def _is_second_hold(exc: IntegrityError) -> bool:
+    diag = getattr(exc.__cause__, "diag", None)
+    if diag is not None:
+        return diag.constraint_name == _ONE_OPEN_HOLD
+    # SQLite names the columns, not the index.
+    return "prefs_assignment.reviewer_id" in str(exc) and "comparison_id" not in str(exc)
+
+
+_ONE_OPEN_HOLD = "assignment_one_open_hold"
+
+
+def _next_without_lock(*, reviewer, project: Project, now: datetime) -> tuple[bool, Assignment | None]:
+    """PostgreSQL's common case in two statements, each its own transaction: no hold, or one here.
+
+    The reviewer's row is not locked: the unique index `assignment_one_open_hold` refuses a
+    second open hold instead (IntegrityError, retried by the caller). Returns (False, None)
+    when the general path must decide: holds to give back, or nothing free of locks.
+    """
+    mine = _read_holds_with_pairs(reviewer)
+    if mine:
+        for assignment in mine:
+            if assignment.expires_at > now and assignment.project_id == project.pk:
+                assignment.pair_row = (*assignment.pair_row, project.guidelines)
+                return True, assignment
+        return False, None
+    # In a caller's transaction (tests, ATOMIC_REQUESTS) a refused claim must not abort it.
+    guard = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    with guard:
+        assignment = _claim_in_one_statement(reviewer=reviewer, project=project, now=now)
+    return assignment is not None, assignment
+
+
+def _next_locked(*, reviewer, project: Project, now: datetime, gold_first: bool) -> Assignment | None:
     with transaction.atomic():
         # Locking the reviewer's row serialises one reviewer's concurrent requests (two tabs):
         # at most one hold at a time.
@@ -139,13 +192,7 @@ def _next_once(*, reviewer, project: Project, now: datetime) -> Assignment | Non
             _lock(assignment.comparison_id, wait=True)
         _release(mine, state=Assignment.State.RELEASED)
 
-        pools = [available_comparisons]
-        if project.gold_rate > 0 and _rng.random() < project.gold_rate:
-            pools.insert(0, _gold_comparisons)
-        elif connection.vendor == "postgresql":
-            assignment = _claim_in_one_statement(reviewer=reviewer, project=project, now=now)
-            if assignment is not None:
-                return assignment
+        pools = [_gold_comparisons, available_comparisons] if gold_first else [available_comparisons]
         for pool_of in pools:
             pool = pool_of(reviewer=reviewer, project=project)
             assignment = _claim_first_with_room(pool, reviewer=reviewer, project=project, now=now)
@@ -161,6 +208,41 @@ FROM {assignment} a JOIN {comparison} c ON c.id = a.comparison_id
 WHERE a.reviewer_id = %s AND a.state = 'open'
 FOR UPDATE OF a
 """
+
+
+# The same, without the reviewer's lock, with each held pair's texts. FOR UPDATE here only waits
+# for a judgment or skip of the hold that is being written, and reads the row as it left it.
+_HOLDS_WITH_PAIRS_SQL = """
+SELECT a.id, a.comparison_id, a.left_is_a, a.issued_at, a.expires_at, c.project_id,
+    p.messages, ca.text, cb.text
+FROM {assignment} a JOIN {comparison} c ON c.id = a.comparison_id
+JOIN {prompt} p ON p.id = c.prompt_id
+JOIN {candidate} ca ON ca.id = c.candidate_a_id
+JOIN {candidate} cb ON cb.id = c.candidate_b_id
+WHERE a.reviewer_id = %s AND a.state = 'open'
+FOR UPDATE OF a
+"""
+
+
+def _read_holds_with_pairs(reviewer) -> list[Assignment]:
+    """The reviewer's open holds, each with `project_id` and `pair_row` (messages, text A, text B)."""
+    mine = []
+    for pk, comparison_id, left_is_a, issued_at, expires_at, project_id, *texts in fetch_all(
+        _statements()["holds_with_pairs"], [reviewer.pk]
+    ):
+        assignment = Assignment(
+            pk=pk,
+            comparison_id=comparison_id,
+            reviewer=reviewer,
+            left_is_a=left_is_a,
+            state=Assignment.State.OPEN,
+            issued_at=issued_at,
+            expires_at=expires_at,
+        )
+        assignment.project_id = project_id
+        assignment.pair_row = tuple(texts)
+        mine.append(assignment)
+    return mine
 
 
 def _lock_reviewer_and_read_holds(reviewer) -> list[Assignment]:
@@ -208,14 +290,21 @@ WITH candidate AS (
 ), taken AS (
     UPDATE {comparison} c SET open_holds = c.open_holds + 1
     FROM candidate WHERE c.id = candidate.id
-    RETURNING c.id
+    RETURNING c.id, c.prompt_id, c.candidate_a_id, c.candidate_b_id
+), held AS (
+    INSERT INTO {assignment} (comparison_id, reviewer_id, left_is_a, state, issued_at, expires_at)
+    SELECT taken.id, %(reviewer)s, %(left_is_a)s, 'open', %(now)s, %(expires)s FROM taken
+    ON CONFLICT (comparison_id, reviewer_id) DO UPDATE SET
+        left_is_a = EXCLUDED.left_is_a, state = 'open',
+        issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at
+    RETURNING id, comparison_id
 )
-INSERT INTO {assignment} (comparison_id, reviewer_id, left_is_a, state, issued_at, expires_at)
-SELECT taken.id, %(reviewer)s, %(left_is_a)s, 'open', %(now)s, %(expires)s FROM taken
-ON CONFLICT (comparison_id, reviewer_id) DO UPDATE SET
-    left_is_a = EXCLUDED.left_is_a, state = 'open',
-    issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at
-RETURNING id, comparison_id
+-- The claimed pair's texts come back in the same round trip.
+SELECT held.id, held.comparison_id, p.messages, ca.text, cb.text
+FROM held JOIN taken ON taken.id = held.comparison_id
+JOIN {prompt} p ON p.id = taken.prompt_id
+JOIN {candidate} ca ON ca.id = taken.candidate_a_id
+JOIN {candidate} cb ON cb.id = taken.candidate_b_id
 """
 
 
@@ -226,16 +315,19 @@ def _statements() -> dict[str, str]:
         "user": get_user_model()._meta.db_table,
         "assignment": Assignment._meta.db_table,
         "comparison": Comparison._meta.db_table,
+        "prompt": Prompt._meta.db_table,
+        "candidate": Candidate._meta.db_table,
     }
     return {
         "lock_user": _LOCK_USER_SQL.format(**tables),
         "holds": _HOLDS_SQL.format(**tables),
+        "holds_with_pairs": _HOLDS_WITH_PAIRS_SQL.format(**tables),
         "claim": _CLAIM_SQL.format(**tables),
     }
 
 
 def _claim_in_one_statement(*, reviewer, project: Project, now: datetime) -> Assignment | None:
-    """PostgreSQL's fast path: find, lock, count and hold in one round trip.
+    """PostgreSQL's fast path: find, lock, count and hold in one round trip, with the pair's texts.
 
     FOR UPDATE ... SKIP LOCKED re-checks `open_slots > 0` on the row as locked (a reviewer who
     filled it a moment ago has committed by then), and moves on to the next row when the check
@@ -256,9 +348,13 @@ def _claim_in_one_statement(*, reviewer, project: Project, now: datetime) -> Ass
     row = fetch_one(_statements()["claim"], params)
     if row is None:
         return None
-    return Assignment(
-        pk=row[0], comparison_id=row[1], reviewer=reviewer, state=Assignment.State.OPEN, **fields
+    pk, comparison_id, *texts = row
+    assignment = Assignment(
+        pk=pk, comparison_id=comparison_id, reviewer=reviewer, state=Assignment.State.OPEN, **fields
     )
+    # What prefs.selectors.assignment_view would otherwise read in a round trip of its own.
+    assignment.pair_row = (*texts, project.guidelines)
+    return assignment
 
 
 def _claim_first_with_room(pool, *, reviewer, project: Project, now: datetime) -> Assignment | None:

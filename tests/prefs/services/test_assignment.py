@@ -62,6 +62,41 @@ def test_a_reviewer_holds_one_comparison_at_a_time(django_user_model, project):
     assert Assignment.objects.filter(reviewer=user, state="open").count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_one_reviewer_asking_from_many_tabs_at_once_gets_one_hold(django_user_model, project):
+    """Real threads, one reviewer: every tab is shown the same comparison, and one slot is taken."""
+    make_comparisons(project, 5)
+    (user,) = make_reviewers(django_user_model, project, 1)
+    tabs = 8
+    start = threading.Barrier(tabs)
+    shown: list[int] = []
+    errors: list[BaseException] = []
+
+    def ask():
+        try:
+            start.wait()
+            shown.append(comparison_next_for(reviewer=user, project=project).pk)
+        except BaseException as exc:  # reported below, with the thread's failure
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    for _round in range(3):
+        Assignment.objects.filter(reviewer=user).update(state=Assignment.State.RELEASED)
+        Comparison.objects.update(open_holds=0)
+        shown.clear()
+        threads = [threading.Thread(target=ask) for _ in range(tabs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        close_old_connections()
+        assert errors == []
+        assert len(shown) == tabs and len(set(shown)) == 1
+        assert Assignment.objects.filter(reviewer=user, state="open").count() == 1
+        assert sum(Comparison.objects.values_list("open_holds", flat=True)) == 1
+
+
 def test_asking_in_another_project_releases_the_first_hold(django_user_model, project, other_project):
     make_comparisons(project, 1)
     make_comparisons(other_project, 1, prefix="o")
