@@ -4,7 +4,9 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from prefs.api.review import VerdictSerializer, _plain_verdict
 from prefs.models import Judgment
+from prefs.services.judging import RATIONALE_MAX_CHARS, Verdict
 from tests.factories import SECRET_SOURCES, make_comparisons
 
 pytestmark = pytest.mark.django_db
@@ -75,6 +77,44 @@ def test_bad_judgments_get_400_naming_the_field(reviewer, project, payload, fiel
     assert field in body["detail"]
     assert [e["field"] for e in body["errors"]] == [field]
     assert Judgment.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"choice": "left"},
+        {"choice": "right", "strength": 1, "rationale": "  shorter\n"},
+        {"choice": "tie", "strength": 3, "rationale": ""},
+        {"choice": "both_bad", "strength": 2, "rationale": "   ", "extra": 1},
+        {"choice": "left", "rationale": "x" * RATIONALE_MAX_CHARS},
+        {"choice": "left", "rationale": " " + "x" * RATIONALE_MAX_CHARS + " "},
+        {"choice": "left", "rationale": "x" * (RATIONALE_MAX_CHARS + 1)},
+        {"choice": "left", "rationale": "a\x00b"},
+        {"choice": "left", "rationale": "a\ud800b"},
+        {"choice": "left", "rationale": None},
+        {"choice": "left", "rationale": 5},
+        {"choice": "left", "strength": "2"},
+        {"choice": "left", "strength": 2.0},
+        {"choice": "left", "strength": True},
+        {"choice": "left", "strength": None},
+        {"choice": "left", "strength": 4},
+        {"choice": "LEFT"},
+        {"choice": ["left"]},
+        {"choice": None},
+        {},
+        ["left"],
+        "left",
+    ],
+)
+def test_the_quick_verdict_reading_agrees_with_the_serializer(payload):
+    """The judgment endpoint reads common verdicts without the serializer, with the same outcome."""
+    quick = _plain_verdict(payload)
+    incoming = VerdictSerializer(data=payload)
+    if quick is not None:
+        assert incoming.is_valid(), incoming.errors
+        assert quick == Verdict(**incoming.validated_data)
+    elif isinstance(payload, dict) and payload.get("choice") == "left" and len(payload) == 1:
+        pytest.fail("the plainest verdict should be read quickly")
 
 
 def test_malformed_json_is_refused_with_a_reason(reviewer, project):
