@@ -117,7 +117,10 @@ class NextView(APIView):
     )
     def get(self, request, project_id: int):
         project = get_project_for_user(request.user, project_id)
-        assignment = comparison_next_for(reviewer=request.user, project=project)
+        try:
+            assignment = comparison_next_for(reviewer=request.user, project=project)
+        except AssignmentError as exc:
+            raise AssignmentProblem(exc) from exc
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         # The view is already in NextSerializer's shape; the JSON renderer writes its

@@ -28,7 +28,7 @@ import time
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
@@ -132,7 +132,9 @@ def comparison_next_for(*, reviewer, project: Project, now: datetime | None = No
 
 def _next_once(*, reviewer, project: Project, now: datetime) -> Assignment | None:
     gold_first = project.gold_rate > 0 and _rng.random() < project.gold_rate
-    for _attempt in range(3):
+    # Each failed attempt means another request of this reviewer took a hold in between; two
+    # tabs asking in a tight loop can collide a few times in a row.
+    for _attempt in range(_ATTEMPTS):
         try:
             if connection.vendor == "postgresql" and not gold_first:
                 decided, assignment = _next_without_lock(reviewer=reviewer, project=project, now=now)
@@ -144,18 +146,30 @@ def _next_once(*, reviewer, project: Project, now: datetime) -> Assignment | Non
             # database refused a second one. The next attempt finds that hold and returns it.
             if not _is_second_hold(exc):
                 raise
+        except _SecondHold:
+            pass
+        except OperationalError as exc:
+            # Two tabs' claims inserting their holds at once can each wait for the other's row
+            # in the one-hold index; PostgreSQL ends one after deadlock_timeout and rolled it
+            # back whole, so asking again is safe and finds the other tab's hold.
+            if getattr(exc.__cause__, "sqlstate", None) != _DEADLOCK:
+                raise
     raise AssignmentError("Too many simultaneous requests for the next comparison; try again.", status=409)
 
 
 def _is_second_hold(exc: IntegrityError) -> bool:
+    # Either index can refuse the general path's new row when a second tab's hold (on any
+    # comparison, or on this one) was committed while it claimed; both are about this reviewer.
     diag = getattr(exc.__cause__, "diag", None)
     if diag is not None:
-        return diag.constraint_name == _ONE_OPEN_HOLD
+        return diag.constraint_name in _ONE_HOLD_CONSTRAINTS
     # SQLite names the columns, not the index.
-    return "prefs_assignment.reviewer_id" in str(exc) and "comparison_id" not in str(exc)
+    return str(exc).endswith("prefs_assignment.reviewer_id")
 
 
-_ONE_OPEN_HOLD = "assignment_one_open_hold"
+_ATTEMPTS = 10
+_DEADLOCK = "40P01"
+_ONE_HOLD_CONSTRAINTS = ("assignment_one_open_hold", "assignment_once_per_reviewer")
 
 
 def _next_without_lock(*, reviewer, project: Project, now: datetime) -> tuple[bool, Assignment | None]:
@@ -201,7 +215,10 @@ def _next_locked(*, reviewer, project: Project, now: datetime, gold_first: bool)
         return None
 
 
-_LOCK_USER_SQL = "SELECT id FROM {user} WHERE id = %s FOR UPDATE"
+# NO KEY UPDATE: serialises this reviewer's general-path requests without blocking the foreign-key
+# check (FOR KEY SHARE) of their own judgment insert, which would deadlock with this lock taken
+# by a second tab that then waits for the judged hold's row.
+_LOCK_USER_SQL = "SELECT id FROM {user} WHERE id = %s FOR NO KEY UPDATE"
 _HOLDS_SQL = """
 SELECT a.id, a.comparison_id, a.left_is_a, a.issued_at, a.expires_at, c.project_id
 FROM {assignment} a JOIN {comparison} c ON c.id = a.comparison_id
@@ -287,17 +304,21 @@ WITH candidate AS (
     ORDER BY c.judgment_count, c.created_at, c.id
     LIMIT 1
     FOR UPDATE OF c SKIP LOCKED
-), taken AS (
-    UPDATE {comparison} c SET open_holds = c.open_holds + 1
-    FROM candidate WHERE c.id = candidate.id
-    RETURNING c.id, c.prompt_id, c.candidate_a_id, c.candidate_b_id
 ), held AS (
-    INSERT INTO {assignment} (comparison_id, reviewer_id, left_is_a, state, issued_at, expires_at)
-    SELECT taken.id, %(reviewer)s, %(left_is_a)s, 'open', %(now)s, %(expires)s FROM taken
+    -- An earlier hold of this reviewer on the comparison is reused only if it was given back:
+    -- without the reviewer's lock, a second tab may have just taken this very comparison, and
+    -- its open hold must not be counted twice or get new sides. Then nothing is held or counted.
+    INSERT INTO {assignment} AS a (comparison_id, reviewer_id, left_is_a, state, issued_at, expires_at)
+    SELECT candidate.id, %(reviewer)s, %(left_is_a)s, 'open', %(now)s, %(expires)s FROM candidate
     ON CONFLICT (comparison_id, reviewer_id) DO UPDATE SET
         left_is_a = EXCLUDED.left_is_a, state = 'open',
         issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at
+    WHERE a.state IN ('released', 'expired')
     RETURNING id, comparison_id
+), taken AS (
+    UPDATE {comparison} c SET open_holds = c.open_holds + 1
+    FROM held WHERE c.id = held.comparison_id
+    RETURNING c.id, c.prompt_id, c.candidate_a_id, c.candidate_b_id
 )
 -- The claimed pair's texts come back in the same round trip.
 SELECT held.id, held.comparison_id, p.messages, ca.text, cb.text
@@ -398,6 +419,10 @@ class _NothingClaimed(Exception):
     pass
 
 
+class _SecondHold(Exception):
+    """Another request of the same reviewer took a hold while this one was claiming."""
+
+
 def _has_room(comparison: Comparison) -> bool:
     return bool(comparison.gold_choice) or comparison.open_slots > 0
 
@@ -412,7 +437,15 @@ def _hold(comparison: Comparison, *, reviewer, project: Project, now: datetime, 
     Comparison.objects.filter(pk=comparison.pk).update(open_holds=F("open_holds") + 1)
     if has_row:
         # One row per reviewer and comparison: an earlier released or expired hold is reused.
-        Assignment.objects.filter(comparison=comparison, reviewer=reviewer).update(**fields)
+        # Not one that PostgreSQL's fast path (which does not take the reviewer's lock) opened
+        # for a second tab a moment ago: the caller retries and returns that hold.
+        reused = Assignment.objects.filter(
+            comparison=comparison,
+            reviewer=reviewer,
+            state__in=[Assignment.State.RELEASED, Assignment.State.EXPIRED],
+        ).update(**fields)
+        if not reused:
+            raise _SecondHold
         assignment = Assignment.objects.get(comparison=comparison, reviewer=reviewer)
     else:
         assignment = Assignment.objects.create(comparison=comparison, reviewer=reviewer, **fields)

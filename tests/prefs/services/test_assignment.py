@@ -9,6 +9,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from prefs.models import Assignment, Comparison, Judgment
+from prefs.services import assignment as assignment_service
 from prefs.services.assignment import AssignmentError, assignment_skip, comparison_next_for
 from prefs.services.judging import Verdict, judgment_record
 from tests.factories import make_comparisons, make_reviewers
@@ -95,6 +96,23 @@ def test_one_reviewer_asking_from_many_tabs_at_once_gets_one_hold(django_user_mo
         assert len(shown) == tabs and len(set(shown)) == 1
         assert Assignment.objects.filter(reviewer=user, state="open").count() == 1
         assert sum(Comparison.objects.values_list("open_holds", flat=True)) == 1
+
+
+def test_a_claim_that_missed_a_hold_just_taken_does_not_take_it_again(django_user_model, project, monkeypatch):
+    """PostgreSQL reads the reviewer's holds, then claims; a second tab's hold can land between."""
+    project.overlap = 2
+    project.save()
+    (comparison,) = make_comparisons(project, 1)
+    (user,) = make_reviewers(django_user_model, project, 1)
+    first = comparison_next_for(reviewer=user, project=project)
+    # As if the holds were read just before that hold was committed.
+    monkeypatch.setattr(assignment_service, "_read_holds_with_pairs", lambda reviewer: [])
+    again = comparison_next_for(reviewer=user, project=project)
+    assert again.pk == first.pk
+    # Same sides as first shown, and one slot taken, not two.
+    assert Assignment.objects.get(pk=first.pk).left_is_a == first.left_is_a
+    comparison.refresh_from_db()
+    assert (comparison.open_holds, comparison.open_slots) == (1, 1)
 
 
 def test_asking_in_another_project_releases_the_first_hold(django_user_model, project, other_project):
