@@ -15,10 +15,16 @@ from prefs.services.judging import STRENGTHS, Verdict, judgment_record
 
 
 def _pair_context(request, project, *, error: str = "", form: dict | None = None) -> dict:
-    assignment = comparison_next_for(reviewer=request.user, project=project)
+    busy = False
+    try:
+        assignment = comparison_next_for(reviewer=request.user, project=project)
+    except AssignmentError as exc:
+        # The reviewer's other tabs kept taking the hold first; say so rather than "all done".
+        assignment, busy, error = None, True, str(exc)
     return {
         "project": project,
         "pair": assignment_view(assignment) if assignment else None,
+        "busy": busy,
         "progress": reviewer_progress(reviewer=request.user, project=project),
         "strengths": STRENGTHS,
         "error": error,

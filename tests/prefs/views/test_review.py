@@ -5,6 +5,7 @@ import re
 import pytest
 
 from prefs.models import Judgment
+from prefs.services.assignment import AssignmentError
 from prefs.services.comparisons import CandidateSpec, comparison_create, prompt_get_or_create
 from tests.factories import SECRET_SOURCES, make_comparisons
 from tests.hostile import XSS_PAYLOADS, assert_inert
@@ -89,6 +90,22 @@ def test_skip_shows_the_next_pair(client, reviewer, project):
     first = _assignment_id(client.get(_url(project)).content.decode())
     fragment = client.post(f"{_url(project)}{first}/skip/", HTTP_HX_REQUEST="true").content.decode()
     assert _assignment_id(fragment) != first
+
+
+def test_when_other_tabs_keep_taking_the_hold_the_page_says_try_again_not_all_done(
+    client, reviewer, project, monkeypatch
+):
+    make_comparisons(project, 1)
+    client.force_login(reviewer)
+
+    def busy(**kwargs):
+        raise AssignmentError("Too many simultaneous requests for the next comparison; try again.", status=409)
+
+    monkeypatch.setattr("prefs.views.review.comparison_next_for", busy)
+    page = client.get(_url(project))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "try again" in html and "Nothing left to review" not in html
 
 
 def test_forms_carry_csrf_and_posts_without_it_are_refused(reviewer, project):
