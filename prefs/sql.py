@@ -47,6 +47,12 @@ def fetch_one(sql: str, params: Params) -> tuple | None:
     return rows[0] if rows else None
 
 
+def is_deadlock(exc: Exception) -> bool:
+    """Whether PostgreSQL ended this statement's transaction to break a deadlock (and rolled it
+    back whole, so running the same work again is safe)."""
+    return getattr(exc.__cause__, "sqlstate", None) == "40P01"
+
+
 def columns_of(model, alias: str) -> str:
     """The model's columns, qualified by `alias`, in the order `fetch_instance` expects."""
     quote = connection.ops.quote_name

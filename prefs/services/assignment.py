@@ -33,7 +33,7 @@ from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from prefs.models import Assignment, Candidate, Comparison, Project, Prompt
-from prefs.sql import fetch_all, fetch_one
+from prefs.sql import fetch_all, fetch_one, is_deadlock
 
 # Candidates examined per attempt: a few more than competing reviewers usually lock at once.
 _BATCH = 8
@@ -152,7 +152,7 @@ def _next_once(*, reviewer, project: Project, now: datetime) -> Assignment | Non
             # Two tabs' claims inserting their holds at once can each wait for the other's row
             # in the one-hold index; PostgreSQL ends one after deadlock_timeout and rolled it
             # back whole, so asking again is safe and finds the other tab's hold.
-            if getattr(exc.__cause__, "sqlstate", None) != _DEADLOCK:
+            if not is_deadlock(exc):
                 raise
     raise AssignmentError("Too many simultaneous requests for the next comparison; try again.", status=409)
 
@@ -168,7 +168,6 @@ def _is_second_hold(exc: IntegrityError) -> bool:
 
 
 _ATTEMPTS = 10
-_DEADLOCK = "40P01"
 _ONE_HOLD_CONSTRAINTS = ("assignment_one_open_hold", "assignment_once_per_reviewer")
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.db import DatabaseError, connection
 
 from prefs.models import Project
-from prefs.sql import columns_of, fetch_all, fetch_instance, fetch_one
+from prefs.sql import columns_of, fetch_all, fetch_instance, fetch_one, is_deadlock
 
 pytestmark = pytest.mark.django_db
 
@@ -58,3 +60,35 @@ def test_postgresql_prepares_each_statement_once_per_connection(project):
             ["%name <> 'prepared-check'%"],
         )
         assert cursor.fetchone()[0] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_deadlock_is_recognised_and_other_errors_are_not(project, other_project):
+    if connection.vendor != "postgresql":
+        pytest.skip("deadlock detection is PostgreSQL's")
+    from django.db import connections, transaction
+
+    rows = [project.pk, other_project.pk]
+    both_hold_one = threading.Barrier(2)
+    raised: list[Exception] = []
+
+    def lock_in_order(first: int, second: int) -> None:
+        try:
+            with transaction.atomic():
+                fetch_one("SELECT id FROM prefs_project WHERE id = %s FOR UPDATE", [first])
+                both_hold_one.wait(5)
+                fetch_one("SELECT id FROM prefs_project WHERE id = %s FOR UPDATE", [second])
+        except DatabaseError as exc:
+            raised.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=lock_in_order, args=order) for order in (rows, rows[::-1])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(raised) == 1 and is_deadlock(raised[0])
+    with pytest.raises(DatabaseError) as caught:
+        fetch_one("SELECT 1/0", [])
+    assert not is_deadlock(caught.value)
