@@ -6,13 +6,13 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from prefs.models import Assignment, Choice, Comparison, Judgment
 from prefs.services.assignment import AssignmentError, own_assignment_locked
-from prefs.sql import fetch_one
+from prefs.sql import fetch_one, is_deadlock
 
 # What the reviewer clicked, in screen terms; stored in canonical A/B terms.
 SCREEN_CHOICES = ("left", "right", "tie", "both_bad")
@@ -62,6 +62,22 @@ def judgment_record(
     if errors:
         raise AssignmentError("; ".join(f"{k}: {v}" for k, v in errors.items()))
     now = now or timezone.now()
+    # A submit can deadlock with the same reviewer's next-comparison claim from another tab;
+    # PostgreSQL then rolls the loser back whole, so outside a caller's transaction it is
+    # simply run again (a repeat finds the first judgment, so this never stores two).
+    for _attempt in range(_ATTEMPTS - 1):
+        try:
+            return _record(reviewer=reviewer, assignment_id=assignment_id, verdict=verdict, now=now)
+        except OperationalError as exc:
+            if not is_deadlock(exc) or connection.in_atomic_block:
+                raise
+    return _record(reviewer=reviewer, assignment_id=assignment_id, verdict=verdict, now=now)
+
+
+_ATTEMPTS = 3
+
+
+def _record(*, reviewer, assignment_id: int, verdict: Verdict, now: datetime) -> tuple[Judgment, bool]:
     if connection.vendor == "postgresql":
         judgment = _record_in_one_statement(reviewer=reviewer, assignment_id=assignment_id, verdict=verdict, now=now)
         if judgment is not None:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import psycopg
 import pytest
+from django.db import OperationalError
 
 from prefs.models import Assignment, Choice, Comparison, Judgment
+from prefs.services import judging
 from prefs.services.assignment import AssignmentError, comparison_next_for
 from prefs.services.judging import Verdict, canonical_choice, judgment_record
 from tests.factories import make_comparisons
@@ -73,3 +76,39 @@ def test_another_reviewers_assignment_looks_like_a_missing_one(reviewer, outside
         judgment_record(reviewer=outsider, assignment_id=held.pk, verdict=Verdict("left"))
     assert info.value.status == 404
     assert Judgment.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_submit_that_loses_a_deadlock_is_run_again_and_stored_once(reviewer, project, monkeypatch):
+    make_comparisons(project, 1)
+    held = comparison_next_for(reviewer=reviewer, project=project)
+    real_record, calls = judging._record, []
+
+    def deadlocked_once(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            # What Django raises when PostgreSQL picks this transaction as a deadlock's victim.
+            raise OperationalError("deadlock detected") from psycopg.errors.DeadlockDetected()
+        return real_record(**kwargs)
+
+    monkeypatch.setattr(judging, "_record", deadlocked_once)
+    judgment, created = judgment_record(reviewer=reviewer, assignment_id=held.pk, verdict=Verdict("left"))
+    assert created and len(calls) == 2
+    assert Judgment.objects.count() == 1
+    assert Comparison.objects.get(pk=held.comparison_id).judgment_count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_other_database_errors_of_a_submit_are_not_retried(reviewer, project, monkeypatch):
+    make_comparisons(project, 1)
+    held = comparison_next_for(reviewer=reviewer, project=project)
+    calls = []
+
+    def broken(**kwargs):
+        calls.append(kwargs)
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(judging, "_record", broken)
+    with pytest.raises(OperationalError):
+        judgment_record(reviewer=reviewer, assignment_id=held.pk, verdict=Verdict("left"))
+    assert len(calls) == 1
