@@ -243,22 +243,27 @@ FOR UPDATE OF a
 def _read_holds_with_pairs(reviewer) -> list[Assignment]:
     """The reviewer's open holds, each with `project_id` and `pair_row` (messages, text A, text B)."""
     mine = []
-    for pk, comparison_id, left_is_a, issued_at, expires_at, project_id, *texts in fetch_all(
-        _statements()["holds_with_pairs"], [reviewer.pk]
-    ):
-        assignment = Assignment(
-            pk=pk,
-            comparison_id=comparison_id,
-            reviewer=reviewer,
-            left_is_a=left_is_a,
-            state=Assignment.State.OPEN,
-            issued_at=issued_at,
-            expires_at=expires_at,
-        )
-        assignment.project_id = project_id
-        assignment.pair_row = tuple(texts)
+    for row in fetch_all(_statements()["holds_with_pairs"], [reviewer.pk]):
+        assignment = _open_hold(reviewer, row[:6])
+        assignment.pair_row = tuple(row[6:])
         mine.append(assignment)
     return mine
+
+
+def _open_hold(reviewer, row: tuple) -> Assignment:
+    """An open hold from (id, comparison id, left is A, issued, expires, project id)."""
+    pk, comparison_id, left_is_a, issued_at, expires_at, project_id = row
+    assignment = Assignment(
+        pk=pk,
+        comparison_id=comparison_id,
+        reviewer=reviewer,
+        left_is_a=left_is_a,
+        state=Assignment.State.OPEN,
+        issued_at=issued_at,
+        expires_at=expires_at,
+    )
+    assignment.project_id = project_id
+    return assignment
 
 
 def _lock_reviewer_and_read_holds(reviewer) -> list[Assignment]:
@@ -275,21 +280,7 @@ def _lock_reviewer_and_read_holds(reviewer) -> list[Assignment]:
         return mine
     # Plain SQL: this runs on every request for the next comparison.
     fetch_all(_statements()["lock_user"], [reviewer.pk])
-    rows = fetch_all(_statements()["holds"], [reviewer.pk])
-    mine = []
-    for pk, comparison_id, left_is_a, issued_at, expires_at, project_id in rows:
-        assignment = Assignment(
-            pk=pk,
-            comparison_id=comparison_id,
-            reviewer=reviewer,
-            left_is_a=left_is_a,
-            state=Assignment.State.OPEN,
-            issued_at=issued_at,
-            expires_at=expires_at,
-        )
-        assignment.project_id = project_id
-        mine.append(assignment)
-    return mine
+    return [_open_hold(reviewer, row) for row in fetch_all(_statements()["holds"], [reviewer.pk])]
 
 
 _CLAIM_SQL = """
