@@ -489,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     stream = ProgressStream(args.progress_jsonl) if args.progress_jsonl and main_process else None
     progress = _both(stream, bars) if stream is not None else bars
     previous = signal.signal(signal.SIGINT, bars.request_stop)
+    finished = False
     try:
         import warnings
 
@@ -500,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         # PEFT still reads a transformers attribute that transformers 5 deprecated; not ours to fix.
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         result = args.handler(args, progress)
+        finished = True
     except BadInput as error:
         _say(main_process, f"error: bad input: {error}")
         return 2
@@ -517,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         if stream is not None:
             stream.close()
         signal.signal(signal.SIGINT, previous)
-        leave()
+        leave(finished=finished)
     if not main_process:
         return 0
     text = json.dumps(result, indent=2, ensure_ascii=False, default=str)

@@ -199,13 +199,21 @@ def join(device: str | None = None) -> Ranks:
     )
 
 
-def leave() -> None:
-    """Close the process group, if one was opened (so the launcher sees a clean exit)."""
+def leave(*, finished: bool = False) -> None:
+    """Close the process group, if one was opened (so the launcher sees a clean exit).
+
+    After a run every rank `finished`, the ranks first wait for each other: a rank that tore
+    gloo down while another still talked to it sometimes died with SIGABRT ("terminate called
+    without an active exception") after training was done. Not after an error: a rank that
+    failed alone would wait there for ranks still inside a step.
+    """
     if launched_world_size() <= 1:
         return
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 
