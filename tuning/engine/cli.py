@@ -506,9 +506,13 @@ def main(argv: list[str] | None = None) -> int:
         _say(main_process, f"error: bad input: {error}")
         return 2
     except TrainingDiverged as error:
+        # Every rank stops at the same step on a divergence or a cancel (the engine agrees on
+        # both), so all of them reach leave() as after a finished run.
+        finished = True
         _say(main_process, f"error: training diverged: {error}")
         return 3
     except Cancelled as error:
+        finished = True
         _say(main_process, f"stopped: {error}")
         return 130
     except EngineError as error:

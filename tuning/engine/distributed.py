@@ -202,10 +202,11 @@ def join(device: str | None = None) -> Ranks:
 def leave(*, finished: bool = False) -> None:
     """Close the process group, if one was opened (so the launcher sees a clean exit).
 
-    After a run every rank `finished`, the ranks first wait for each other: a rank that tore
-    gloo down while another still talked to it sometimes died with SIGABRT ("terminate called
-    without an active exception") after training was done. Not after an error: a rank that
-    failed alone would wait there for ranks still inside a step.
+    When every rank `finished` at the same point (a run done, cancelled or diverged), the ranks
+    first wait for each other: a rank that tore gloo down while another still talked to it
+    sometimes died with SIGABRT ("terminate called without an active exception") after training
+    was done. Not after other errors: a rank that failed alone would wait there for ranks still
+    inside a step.
     """
     if launched_world_size() <= 1:
         return
