@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[4]))
 
 from tests.tuning.engine.data.pairs import polite_rude_pairs  # noqa: E402
+from tuning.engine.distributed import leave  # noqa: E402
 from tuning.engine.dpo import train_dpo  # noqa: E402
 from tuning.engine.errors import Cancelled, TrainingDiverged  # noqa: E402
 
@@ -48,3 +49,6 @@ diverged = outcome(output_dir=out / "diverged", config={**FAST, "learning_rate":
 (out / f"rank-{os.environ['RANK']}.json").write_text(
     json.dumps({"cancelled": cancelled, "diverged": diverged, "events": len(seen)})
 )
+# As the engine's command line does: both ranks wait, then close the process group. A rank that
+# exits with gloo still open can die with SIGABRT on the way out.
+leave(finished=True)
