@@ -489,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     stream = ProgressStream(args.progress_jsonl) if args.progress_jsonl and main_process else None
     progress = _both(stream, bars) if stream is not None else bars
     previous = signal.signal(signal.SIGINT, bars.request_stop)
-    finished = False
+    together = False
     try:
         import warnings
 
@@ -501,18 +501,18 @@ def main(argv: list[str] | None = None) -> int:
         # PEFT still reads a transformers attribute that transformers 5 deprecated; not ours to fix.
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         result = args.handler(args, progress)
-        finished = True
+        together = True
     except BadInput as error:
         _say(main_process, f"error: bad input: {error}")
         return 2
     except TrainingDiverged as error:
         # Every rank stops at the same step on a divergence or a cancel (the engine agrees on
         # both), so all of them reach leave() as after a finished run.
-        finished = True
+        together = True
         _say(main_process, f"error: training diverged: {error}")
         return 3
     except Cancelled as error:
-        finished = True
+        together = True
         _say(main_process, f"stopped: {error}")
         return 130
     except EngineError as error:
@@ -523,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         if stream is not None:
             stream.close()
         signal.signal(signal.SIGINT, previous)
-        leave(finished=finished)
+        leave(together=together)
     if not main_process:
         return 0
     text = json.dumps(result, indent=2, ensure_ascii=False, default=str)

@@ -199,10 +199,10 @@ def join(device: str | None = None) -> Ranks:
     )
 
 
-def leave(*, finished: bool = False) -> None:
+def leave(*, together: bool = False) -> None:
     """Close the process group, if one was opened (so the launcher sees a clean exit).
 
-    When every rank `finished` at the same point (a run done, cancelled or diverged), the ranks
+    When every rank stopped `together` at the same point (a run done, cancelled or diverged), the ranks
     first wait for each other: a rank that tore gloo down while another still talked to it
     sometimes died with SIGABRT ("terminate called without an active exception") after training
     was done. Not after other errors: a rank that failed alone would wait there for ranks still
@@ -213,7 +213,7 @@ def leave(*, finished: bool = False) -> None:
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        if finished:
+        if together:
             dist.barrier()
         dist.destroy_process_group()
 

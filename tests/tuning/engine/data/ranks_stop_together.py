@@ -51,4 +51,4 @@ diverged = outcome(output_dir=out / "diverged", config={**FAST, "learning_rate":
 )
 # As the engine's command line does: both ranks wait, then close the process group. A rank that
 # exits with gloo still open can die with SIGABRT on the way out.
-leave(finished=True)
+leave(together=True)
