@@ -177,6 +177,21 @@ def _p99(sorted_ms: list[float]) -> float | None:
     return round(sorted_ms[int(0.99 * (len(sorted_ms) - 1))], 1) if sorted_ms else None
 
 
+def latency_figures(clients: list[Client]) -> dict:
+    """p50/p99 over every measured request and per request kind, and the request count.
+
+    Each client keeps its latencies per kind (`Client.latencies_ms`); soak.py reports the same
+    figures from the same clients, so both read them here."""
+    by_kind = {kind: sorted(x for c in clients for x in c.latencies_ms[kind]) for kind in ("next", "judgment")}
+    every = sorted(by_kind["next"] + by_kind["judgment"])
+    figures = {"p50_ms": round(statistics.median(every), 1) if every else None, "p99_ms": _p99(every)}
+    for kind, values in by_kind.items():
+        figures[f"{kind}_p50_ms"] = round(statistics.median(values), 1) if values else None
+        figures[f"{kind}_p99_ms"] = _p99(values)
+    figures["requests"] = len(every)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=32)
@@ -252,8 +267,6 @@ def main() -> None:
         over_k = Comparison.objects.annotate(n=Count("judgments")).filter(n__gt=args.overlap).count()
         extra_rows = total_stored - len(set(seen_ids))  # stored but never acknowledged
 
-        by_kind = {kind: sorted(x for c in clients for x in c.latencies_ms[kind]) for kind in ("next", "judgment")}
-        latencies = sorted(by_kind["next"] + by_kind["judgment"])
         judgments = sum(c.judgments for c in clients)
         measured = min(args.seconds, finished - warm_until)
         errors = [e for c in clients for e in c.errors]
@@ -261,13 +274,7 @@ def main() -> None:
             print("error:", e, file=sys.stderr)
         result = {
             "judgments_per_s": round(judgments / measured, 1),
-            "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
-            "p99_ms": _p99(latencies),
-            "next_p50_ms": round(statistics.median(by_kind["next"]), 1) if by_kind["next"] else None,
-            "next_p99_ms": _p99(by_kind["next"]),
-            "judgment_p50_ms": round(statistics.median(by_kind["judgment"]), 1) if by_kind["judgment"] else None,
-            "judgment_p99_ms": _p99(by_kind["judgment"]),
-            "requests": len(latencies),
+            **latency_figures(clients),
             "errors": len(errors),
             "lost": lost,
             "duplicates": duplicates + max(0, extra_rows),

@@ -24,7 +24,6 @@ import os
 import re
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.job_overhead import _pairs  # noqa: E402
-from benchmarks.review_path import Client, _drop_database, _free_port, _recreate_database, _seed  # noqa: E402
+from benchmarks.review_path import (  # noqa: E402
+    Client,
+    _drop_database,
+    _free_port,
+    _recreate_database,
+    _seed,
+    latency_figures,
+)
 
 # Seconds allowed for the worker to load the model and reach its first training step.
 TRAINING_START_S = 600
@@ -212,7 +218,6 @@ def main() -> None:
         over_k = (
             Comparison.objects.filter(project_id=project_id).annotate(n=Count("judgments")).filter(n__gt=args.overlap).count()
         )
-        latencies = sorted(x for c in clients for x in c.latencies_ms)
         judgments = sum(c.judgments for c in clients)
         measured = min(args.seconds, finished - warm_until)
         errors = [e for c in clients for e in c.errors]
@@ -221,9 +226,7 @@ def main() -> None:
             print("error:", error, file=sys.stderr)
         result = {
             "judgments_per_s": round(judgments / measured, 1),
-            "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
-            "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 1) if latencies else None,
-            "requests": len(latencies),
+            **latency_figures(clients),
             "errors": len(errors),
             "server_errors": server_errors,
             "lost": lost,
