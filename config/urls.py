@@ -1,6 +1,12 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from prefs.params import IdConverter
+
+# Before the apps' URL modules below are read: every id in a path is `<id:name>`, which never
+# matches a number past a 64-bit key (those answer 404, not a database error).
+register_converter(IdConverter, "id")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from prefs.models import Project
+from prefs.params import MAX_ID
 from prefs.sql import columns_of, fetch_instance
 
 
@@ -33,7 +34,8 @@ def get_project_for_user(user, project_id: int) -> Project:
         project_id = int(project_id)
     except (ValueError, TypeError) as exc:
         raise Http404("No such project.") from exc
-    if not user.is_authenticated:
+    # Plain SQL below: a number past the key's range would fail in the driver, not match nothing.
+    if not 0 < project_id <= MAX_ID or not user.is_authenticated:
         raise Http404("No such project.")
     # Plain SQL: every review request asks this first.
     admin = is_admin(user)

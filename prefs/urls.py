@@ -8,34 +8,34 @@ urlpatterns = [
     path("login/", auth.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("projects/new/", projects.project_new, name="prefs-project-new"),
-    path("projects/<int:project_id>/settings/", projects.project_settings, name="prefs-project-settings"),
-    path("projects/<int:project_id>/review/", review.review_page, name="prefs-review"),
+    path("projects/<id:project_id>/settings/", projects.project_settings, name="prefs-project-settings"),
+    path("projects/<id:project_id>/review/", review.review_page, name="prefs-review"),
     path(
-        "projects/<int:project_id>/review/<int:assignment_id>/judge/",
+        "projects/<id:project_id>/review/<id:assignment_id>/judge/",
         review.review_judge,
         name="prefs-review-judge",
     ),
     path(
-        "projects/<int:project_id>/review/<int:assignment_id>/skip/",
+        "projects/<id:project_id>/review/<id:assignment_id>/skip/",
         review.review_skip,
         name="prefs-review-skip",
     ),
-    path("projects/<int:project_id>/stats/", stats.stats_dashboard, name="prefs-stats-dashboard"),
+    path("projects/<id:project_id>/stats/", stats.stats_dashboard, name="prefs-stats-dashboard"),
     path(
-        "projects/<int:project_id>/stats/reviewers/",
+        "projects/<id:project_id>/stats/reviewers/",
         stats.stats_reviewers,
         name="prefs-stats-reviewers",
     ),
     path(
-        "projects/<int:project_id>/stats/leaderboard/",
+        "projects/<id:project_id>/stats/leaderboard/",
         stats.stats_leaderboard,
         name="prefs-stats-leaderboard",
     ),
-    path("projects/<int:project_id>/stats/gold/", stats.stats_gold, name="prefs-stats-gold"),
-    path("projects/<int:project_id>/import/", data.import_upload, name="prefs-import"),
+    path("projects/<id:project_id>/stats/gold/", stats.stats_gold, name="prefs-stats-gold"),
+    path("projects/<id:project_id>/import/", data.import_upload, name="prefs-import"),
     path(
-        "projects/<int:project_id>/import/confirm/", data.import_confirm, name="prefs-import-confirm"
+        "projects/<id:project_id>/import/confirm/", data.import_confirm, name="prefs-import-confirm"
     ),
-    path("projects/<int:project_id>/sets/", data.sets_page, name="prefs-sets"),
-    path("sets/<int:set_id>/", data.set_page, name="prefs-set"),
+    path("projects/<id:project_id>/sets/", data.sets_page, name="prefs-sets"),
+    path("sets/<id:set_id>/", data.set_page, name="prefs-set"),
 ]
