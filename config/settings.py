@@ -77,6 +77,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A login refused for too many failures answers 429 with Retry-After (prefs/login_throttle.py).
+    "prefs.login_throttle.LoginThrottleMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -142,6 +144,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+# The throttle comes first: it authenticates nobody, but refuses a name or account with too many
+# failed log-ins before ModelBackend checks the password, on every login form (prefs/login_throttle.py).
+AUTHENTICATION_BACKENDS = [
+    "prefs.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -214,8 +222,8 @@ CELERY_TASK_ALWAYS_EAGER = False
 PREFLOOP_MODEL_CACHE = Path(env_str("PREFLOOP_MODEL_CACHE", str(VAR_DIR / "models")))
 # Largest import file accepted, in bytes.
 PREFLOOP_IMPORT_MAX_BYTES = env_int("PREFLOOP_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
-# Failed log-ins allowed per username and client address within the window (seconds) before
-# the login page answers 429 (prefs.views.auth).
+# Failed log-ins allowed per username (and per account) and client address within the window
+# (seconds) before every login form answers 429 (prefs/login_throttle.py).
 PREFLOOP_LOGIN_ATTEMPTS = env_int("PREFLOOP_LOGIN_ATTEMPTS", 5)
 PREFLOOP_LOGIN_WINDOW_S = env_int("PREFLOOP_LOGIN_WINDOW_S", 15 * 60)
 

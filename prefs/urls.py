@@ -5,7 +5,7 @@ from prefs.views import auth, data, home, projects, review, stats
 
 urlpatterns = [
     path("", home.home, name="home"),
-    path("login/", auth.ThrottledLoginView.as_view(), name="login"),
+    path("login/", auth.SiteLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("projects/new/", projects.project_new, name="prefs-project-new"),
     path("projects/<id:project_id>/settings/", projects.project_settings, name="prefs-project-settings"),

@@ -59,6 +59,55 @@ def test_the_window_is_configurable(client, reviewer, settings):
     assert refused.status_code == 429 and int(refused["Retry-After"]) <= 60
 
 
+def test_the_admin_login_refuses_a_guesser_like_the_site_login(client, admin_user):
+    for _ in range(5):
+        answer = client.post(
+            "/admin/login/", {"username": "ada", "password": "wrong-guess"}, REMOTE_ADDR="203.0.113.7"
+        )
+        assert answer.status_code == 200
+
+    refused = client.post(
+        "/admin/login/", {"username": "ada", "password": "ada-password"}, REMOTE_ADDR="203.0.113.7"
+    )
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 15 * 60
+    assert b"Too many failed log-ins for this username from your address" in refused.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_failures_on_one_login_form_count_on_the_other(client, admin_user):
+    for _ in range(3):
+        _attempt(client, "ada", "wrong-guess")
+    for _ in range(2):
+        client.post("/admin/login/", {"username": "ada", "password": "wrong"}, REMOTE_ADDR="203.0.113.7")
+    assert _attempt(client, "ada", "ada-password").status_code == 429
+    refused = client.post(
+        "/admin/login/", {"username": "ada", "password": "ada-password"}, REMOTE_ADDR="203.0.113.7"
+    )
+    assert refused.status_code == 429
+
+
+def test_a_locked_name_cannot_log_in_through_a_full_width_spelling(client, reviewer):
+    for _ in range(5):
+        _attempt(client, "rita", "wrong-guess")
+    # U+FF52 FULLWIDTH LATIN SMALL LETTER R: the login form reads it (NFKC) as "r".
+    refused = _attempt(client, "\uff52ita", "rita-password")
+    assert refused.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+LOOK_ALIKES = (
+    "rita", "\uff52ita", "r\uff49ta", "ri\uff54a", "rit\uff41", "\uff32\uff29\uff34\uff21", "\uff52\uff49\uff54\uff41",
+)
+
+
+def test_wrong_passwords_spread_over_look_alike_spellings_share_one_count(client, reviewer):
+    answers = [_attempt(client, LOOK_ALIKES[i % len(LOOK_ALIKES)], f"guess-{i}").status_code for i in range(35)]
+    assert answers[:5] == [200] * 5
+    assert set(answers[5:]) == {429}
+    assert _attempt(client, "rita", "rita-password").status_code == 429
+
+
 @pytest.fixture
 def small_api_rates(monkeypatch):
     # DRF copies DEFAULT_THROTTLE_RATES onto the class when it is imported, so a test lowers the
