@@ -66,6 +66,10 @@ def read_objects(
         except RecursionError:
             yield number, LineError(number, "", "is not valid JSON: nested too deeply")
             continue
+        except ValueError:
+            # Python's guard against slow conversions: int() takes at most 4,300 digits.
+            yield number, LineError(number, "", "holds a number with more than 4300 digits")
+            continue
         if not isinstance(obj, dict):
             yield number, LineError(number, "", f"must be a JSON object, not {_type_name(obj)}")
             continue

@@ -94,6 +94,10 @@ def import_upload(request, project_id: int):
     except ImportTooLarge as exc:
         path.unlink(missing_ok=True)
         return _import_form(request, project, error=str(exc), status=413)
+    except BaseException:
+        # Whatever went wrong, a file nobody can confirm must not stay behind.
+        path.unlink(missing_ok=True)
+        raise
     if not check.ok:
         path.unlink(missing_ok=True)
     context = {

@@ -205,3 +205,29 @@ def test_an_id_past_64_bits_in_any_path_answers_404(route, ids, admin_user, revi
             else:
                 assert answer.status_code == 404, f"{method.upper()} {url} as {user}: {answer.status_code}"
 
+
+# Python refuses to turn more than 4,300 digits into an int (a guard against slow conversion);
+# json.loads then raised a ValueError that no one caught.
+_LONG_NUMBER_LINE = b'{"prompt": "Q?", "responses": ["a", "b"], "preference": ' + b"9" * 4301 + b"}\n"
+
+
+def test_an_import_line_with_a_4301_digit_number_is_refused_naming_the_line(api_admin, project):
+    body = (_native(0) + "\n").encode() + _LONG_NUMBER_LINE
+    answer = api_admin.generic("POST", f"/api/v1/projects/{project.pk}/import/?format=native", body, content_type="application/jsonl")
+    assert answer.status_code == 400
+    (error,) = answer.json()["errors"]
+    assert error["line"] == 2 and "4300 digits" in error["message"]
+    assert not Comparison.objects.exists()
+
+
+def test_the_import_preview_refuses_a_4301_digit_number_and_keeps_no_upload(admin_user, project, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    browser = Client(raise_request_exception=False)
+    browser.force_login(admin_user)
+    upload = SimpleUploadedFile("rows.jsonl", (_native(0) + "\n").encode() + _LONG_NUMBER_LINE)
+    page = browser.post(f"/projects/{project.pk}/import/", {"file": upload, "format": "auto"})
+    assert page.status_code == 400
+    assert b"4300 digits" in page.content
+    assert list((tmp_path / "media" / "imports").glob("*.upload")) == []

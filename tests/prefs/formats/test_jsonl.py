@@ -69,3 +69,12 @@ def test_row_problems_become_line_errors_with_fields():
         (2, "prompt[0].role"),
         (2, "responses"),
     ]
+
+
+def test_an_integer_past_pythons_4300_digit_limit_is_a_line_error():
+    stream = lines(b'{"ok": 1}', b'{"preference": ' + b"7" * 4301 + b"}", b'{"ok": 2}')
+    got = list(read_objects(stream))
+    assert [number for number, _ in got] == [1, 2, 3]
+    error = got[1][1]
+    assert isinstance(error, LineError) and error.line == 2
+    assert "more than 4300 digits" in error.message

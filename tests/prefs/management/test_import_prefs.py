@@ -71,3 +71,12 @@ def test_the_command_line_exits_1_on_a_bad_file(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 1
     assert "line 3: is not valid JSON" in done.stderr
+
+
+def test_a_4301_digit_number_is_a_line_error_not_a_traceback(project, tmp_path):
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(b'{"prompt": "Q?", "responses": ["a", "b"], "preference": ' + b"9" * 4301 + b"}\n")
+    err = StringIO()
+    with pytest.raises(CommandError, match="Nothing imported: 1 line has errors"):
+        call_command("import_prefs", str(project.pk), str(path), "--no-progress", stderr=err)
+    assert "line 1:" in err.getvalue() and "4300 digits" in err.getvalue()
