@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from collections.abc import Iterable
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, password_validation
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
@@ -18,22 +20,46 @@ class UserError(ValueError):
     pass
 
 
+def _check_username(username: str) -> str:
+    """The name as Django stores it (NFKC), or UserError naming what is wrong with it.
+
+    Names are shown on pages, in the admin and in logs: markup characters, and control or
+    format characters (a right-to-left override makes `evil\u202egnp.exe` read as
+    `evilexe.png`), are refused, as Django's own user forms refuse them.
+    """
+    User = get_user_model()
+    name = User.normalize_username(username.strip())
+    if not name:
+        raise UserError("the user name must not be empty")
+    for char in name:
+        if unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp"):
+            label = unicodedata.name(char, "a control character")
+            raise UserError(f"the user name must not contain U+{ord(char):04X} ({label})")
+    try:
+        User._meta.get_field(User.USERNAME_FIELD).clean(name, None)
+    except ValidationError as exc:
+        raise UserError(f"the user name {name!r} is not allowed: {' '.join(exc.messages)}") from exc
+    return name
+
+
 def user_create_or_update(
     *,
     username: str,
     role: str,
     password: str | None = None,
     project_ids: Iterable[int] = (),
+    check_password: bool = True,
 ) -> tuple[object, bool, str | None]:
     """Creates the user or updates role, password and projects.
 
     Returns (user, created, generated_password); a new user given no password gets a random
-    one, returned so the caller can show it once.
+    one, returned so the caller can show it once. The name must pass Django's username checks
+    and the password AUTH_PASSWORD_VALIDATORS; check_password=False skips the latter, for
+    tests and demos that want a known weak password.
     """
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if not username or not username.strip():
-        raise UserError("the user name must not be empty")
+    username = _check_username(username or "")
     project_ids = list(project_ids)
     projects = list(Project.objects.filter(pk__in=project_ids))
     missing = sorted(set(project_ids) - {p.pk for p in projects})
@@ -43,9 +69,15 @@ def user_create_or_update(
     User = get_user_model()
     generated = None
     with transaction.atomic():
-        user, created = User.objects.get_or_create(username=username.strip())
+        user, created = User.objects.get_or_create(**{User.USERNAME_FIELD: username})
         user.is_staff = user.is_superuser = role == "admin"
         if password:
+            if check_password:
+                try:
+                    password_validation.validate_password(password, user)
+                except ValidationError as exc:
+                    # Raised inside the transaction, so a new user is not left behind.
+                    raise UserError(f"the password is too weak: {' '.join(exc.messages)}") from exc
             user.set_password(password)
         elif created:
             generated = secrets.token_urlsafe(12)

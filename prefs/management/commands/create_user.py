@@ -17,11 +17,15 @@ class Command(BaseCommand):
             metavar="ID", help="a project this user reviews (repeatable)",
         )
         parser.add_argument("--token", action="store_true", help="print an API token last")
+        parser.add_argument(
+            "--force", action="store_true",
+            help="accept a password that fails the password validators (tests, demos)",
+        )
 
-    def handle(self, *args, name, role, password, projects, token, **options):
+    def handle(self, *args, name, role, password, projects, token, force, **options):
         try:
             user, created, generated = user_create_or_update(
-                username=name, role=role, password=password, project_ids=projects
+                username=name, role=role, password=password, project_ids=projects, check_password=not force
             )
         except UserError as exc:
             raise CommandError(str(exc)) from exc

@@ -44,3 +44,45 @@ def test_an_unknown_project_is_an_error_and_nothing_is_created():
     with pytest.raises(CommandError, match="no project with id 999"):
         _run("ghost", "--role", "reviewer", "--project", "999")
     assert not get_user_model().objects.filter(username="ghost").exists()
+
+
+def test_a_weak_password_is_refused_and_nothing_is_created():
+    with pytest.raises(CommandError, match="too weak.*too short"):
+        _run("weakling", "--role", "reviewer", "--password", "123")
+    assert not get_user_model().objects.filter(username="weakling").exists()
+
+
+def test_a_weak_password_does_not_replace_a_strong_one():
+    _run("ada", "--role", "admin", "--password", "first-pass")
+    with pytest.raises(CommandError, match="too weak"):
+        _run("ada", "--role", "admin", "--password", "password1")
+    assert get_user_model().objects.get(username="ada").check_password("first-pass")
+
+
+def test_force_accepts_a_weak_password_for_tests_and_demos():
+    _run("demo", "--role", "reviewer", "--password", "123", "--force")
+    assert get_user_model().objects.get(username="demo").check_password("123")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "<script>alert(1)</script>",
+        'ada"onmouseover=x',
+        "bob&co",
+        "evil\u202egnp.exe",
+        "a\u2066b",
+        "zero\u200bwidth",
+        "tab\there",
+        "two words",
+    ],
+)
+def test_names_with_markup_or_control_characters_are_refused(name):
+    with pytest.raises(CommandError, match="user name"):
+        _run(name, "--role", "reviewer", "--password", "good-long-password", "--force")
+    assert not get_user_model().objects.exists()
+
+
+def test_a_right_to_left_override_is_named_in_the_error():
+    with pytest.raises(CommandError, match=r"U\+202E \(RIGHT-TO-LEFT OVERRIDE\)"):
+        _run("evil\u202egnp.exe", "--role", "reviewer")
