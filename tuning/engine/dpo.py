@@ -4,7 +4,8 @@ The reference policy is the starting point: base + the same adapter when one is 
 bare base), the base otherwise. Because it never changes, its log-probabilities are computed once,
 before the first step, on exactly the batches training will use; the first step's rewards are
 therefore exactly zero. How the work is done (not how much of it) is what makes this faster than
-a plain TRL ``DPOTrainer`` run with the same settings:
+a plain TRL ``DPOTrainer`` run with the same settings (SimPO, which has no reference, skips that
+pass altogether):
 
 * each pair's prompt goes through the model once for both responses (see ``logprobs``);
 * pairs are batched with others of similar length, so little of a batch is padding;
@@ -49,9 +50,10 @@ CHECKPOINTS_KEPT = 2
 class DPOConfig:
     """One DPO run's settings; saved whole in the output's prefloop.json."""
 
-    # Strength of the pull towards the reference (higher = stay closer). IPO's tau.
+    # Strength of the pull towards the reference (higher = stay closer). IPO's tau. SimPO's
+    # reward scale (its paper uses 2.0-2.5).
     beta: float = 0.1
-    # One of losses.LOSS_TYPES: sigmoid (DPO), ipo, hinge, robust, sigmoid_norm, ...
+    # One of losses.LOSS_TYPES: sigmoid (DPO), ipo, hinge, robust, sigmoid_norm, simpo, rdpo, ...
     loss_type: str = "sigmoid"
     # Peak learning rate of AdamW.
     learning_rate: float = 5e-5
@@ -77,6 +79,12 @@ class DPOConfig:
     lora: LoraSpec = field(default_factory=LoraSpec)
     # Robust DPO's label-flip probability; EXO's epsilon.
     label_smoothing: float = 0.0
+    # SimPO's target margin gamma between the chosen and rejected rewards (beta * average
+    # log-prob, nats per token); TRL's default. The SimPO paper sets gamma / beta to about 0.5.
+    simpo_gamma: float = 0.5
+    # R-DPO's alpha, per token of length difference (chosen minus rejected) inside the sigmoid:
+    # > 0 keeps the adapter from learning "longer wins" (the paper's use), < 0 "shorter wins".
+    length_alpha: float = 0.01
     # Steps of linear warm-up from 0 to learning_rate.
     warmup_steps: int = 0
     # Learning-rate schedule after warm-up: linear decay to 0, constant, or cosine.
@@ -136,6 +144,8 @@ class DPOConfig:
             (self.lr_scheduler in SCHEDULERS, f"lr_scheduler must be one of {SCHEDULERS}, got {self.lr_scheduler!r}"),
             (self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}"),
             (self.max_grad_norm >= 0, f"max_grad_norm must be >= 0, got {self.max_grad_norm}"),
+            (math.isfinite(self.simpo_gamma), f"simpo_gamma must be a finite number, got {self.simpo_gamma}"),
+            (math.isfinite(self.length_alpha), f"length_alpha must be a finite number, got {self.length_alpha}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -146,6 +156,12 @@ class DPOConfig:
         data = self.to_dict()
         data.pop("checkpoint_every")
         return data
+
+    @property
+    def needs_reference(self) -> bool:
+        from tuning.engine.losses import REFERENCE_FREE
+
+        return self.loss_type not in REFERENCE_FREE
 
 
 def split_heldout(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -292,19 +308,25 @@ class _Run:
 
         batch = self.packed(pairs, indices)
         logps = sequence_logps(self.model, batch)
-        ref_chosen, ref_rejected = self.ref[ref_name]
-        index = torch.tensor(indices)
+        ref_chosen = ref_rejected = None
+        if self.config.needs_reference:
+            index = torch.tensor(indices)
+            all_chosen, all_rejected = self.ref[ref_name]
+            ref_chosen = all_chosen[index].to(logps.device)
+            ref_rejected = all_rejected[index].to(logps.device)
         lengths = batch.lengths.to(logps.device)
         result = dpo_losses(
             policy_chosen=logps[0::2],
             policy_rejected=logps[1::2],
-            ref_chosen=ref_chosen[index].to(logps.device),
-            ref_rejected=ref_rejected[index].to(logps.device),
+            ref_chosen=ref_chosen,
+            ref_rejected=ref_rejected,
             chosen_lengths=lengths[0::2],
             rejected_lengths=lengths[1::2],
             beta=self.config.beta,
             loss_type=self.config.loss_type,
             label_smoothing=self.config.label_smoothing,
+            simpo_gamma=self.config.simpo_gamma,
+            length_alpha=self.config.length_alpha,
         )
         weights = torch.tensor([pairs[i].weight for i in indices], dtype=result.losses.dtype, device=logps.device)
         return result, weights, batch.real_tokens
@@ -376,6 +398,8 @@ def train_dpo(
     resume_state = None
     if resume_from is not None:
         resume_state = _read_checkpoint(resume_from)
+        # A checkpoint written before a setting existed ran with that setting's default.
+        resume_state["config"] = DPOConfig().math_settings() | resume_state["config"]
         expected = {
             "config": config.math_settings(),
             "data_hash": data_hash,
@@ -441,7 +465,7 @@ def train_dpo(
     try:
         if resume_state is not None:
             _restore_checkpoint(Path(resume_from), resume_state, run, optimizer, scheduler)
-        else:
+        elif config.needs_reference:
             run.compute_reference(fresh_adapter=fresh, reporter=prepare)
         _train_loop(run, optimizer, scheduler, progress, checkpoint_dir, written_checkpoints, fingerprint, data_hash, adapter)
         eval_metrics = _evaluate_heldout(run, progress) if heldout_pairs else {}

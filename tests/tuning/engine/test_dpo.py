@@ -244,3 +244,46 @@ def test_dpo_teaches_the_default_model_politeness_and_a_follow_up_starts_from_ze
     )
     first = follow_up["history"][0]
     assert first["rewards/chosen"] == 0.0 and first["rewards/rejected"] == 0.0
+
+
+# -- length-aware losses -------------------------------------------------------------------------
+
+
+def test_simpo_trains_without_a_reference_pass(tiny_model, tmp_path):
+    events = []
+    result = train_dpo(
+        source=tiny_model,
+        rows=polite_rude_pairs(8),
+        output_dir=tmp_path / "out",
+        config={**FAST, "loss_type": "simpo", "beta": 2.0, "simpo_gamma": 1.0, "epochs": 3},
+        progress=events.append,
+    )
+    assert not [e for e in events if "reference log-probs" in (e.get("message") or "")]
+    # No reference: the first step's rewards are beta * average log-prob, not zero.
+    first = result["history"][0]
+    assert first["rewards/chosen"] < 0 and first["rewards/rejected"] < 0
+    assert result["history"][-1]["loss"] < first["loss"]
+
+
+def test_rdpo_trains_and_its_first_loss_carries_the_length_term(tiny_model, tmp_path):
+    from tuning.engine.chat import encode_pairs
+    from tuning.engine.loading import load_tokenizer
+
+    rows = polite_rude_pairs(4)
+    result = train_dpo(
+        source=tiny_model,
+        rows=rows,
+        output_dir=tmp_path / "rdpo",
+        config={**FAST, "loss_type": "rdpo", "length_alpha": 0.05, "epochs": 3},
+    )
+    # At the first step policy = reference, so only the length term is left in the sigmoid:
+    # the loss is the mean of log(1 + exp(-alpha * (|chosen| - |rejected|))) over the 4 pairs.
+    pairs, _ = encode_pairs(load_tokenizer(tiny_model), rows, max_length=512)
+    gaps = [len(p.chosen) - len(p.rejected) for p in pairs]
+    assert all(gap < 0 for gap in gaps)  # the polite answers are the shorter ones
+    expected = sum(math.log1p(math.exp(-0.05 * gap)) for gap in gaps) / len(gaps)
+    first = result["history"][0]
+    assert first["rewards/margins"] == 0.0
+    assert first["loss"] == pytest.approx(expected, rel=1e-5)
+    assert first["loss"] > math.log(2)
+    assert result["history"][-1]["loss"] < first["loss"]
