@@ -77,3 +77,79 @@ def adapters_list(*, project_id: int | None = None, base_model_id: int | None = 
     if base_model_id is not None:
         adapters = adapters.filter(base_model_id=base_model_id)
     return adapters.order_by("id")
+
+
+# -- rounds ------------------------------------------------------------------------------------
+
+ROUND_STATES = ("sampling", "collecting", "training", "evaluating", "judging", "done", "failed")
+
+
+def round_state(round_, evaluation: Evaluation | None) -> str:
+    """Where a round stands, read from its jobs (nothing stores it)."""
+    generate = round_.generate_job
+    if round_.train_job is None:
+        if generate is not None and generate.state in Job.ACTIVE_STATES:
+            return "sampling"
+        if generate is not None and generate.state != Job.State.SUCCEEDED:
+            return "failed"
+        return "collecting"
+    train = round_.train_job
+    if train.state in Job.ACTIVE_STATES:
+        return "training"
+    if train.state != Job.State.SUCCEEDED:
+        return "failed"
+    if evaluation is None:
+        return "done"
+    if evaluation.job.state in Job.ACTIVE_STATES:
+        return "evaluating"
+    if evaluation.job.state != Job.State.SUCCEEDED:
+        return "failed"
+    return "judging"
+
+
+def rounds_timeline(project: Project) -> list[dict]:
+    """The project's rounds, newest first: data, steps, win rate with its interval, drift, promotion."""
+    from tuning.models import AdapterPromotion, Round
+    from tuning.services.evaluations import evaluation_summary
+    from tuning.services.rounds import round_comparisons, round_judgments
+
+    rounds = list(
+        Round.objects.filter(project=project)
+        .select_related("parent_adapter", "generate_job", "train_job", "preference_set")
+        .order_by("-number")
+    )
+    train_ids = [r.train_job_id for r in rounds if r.train_job_id]
+    evaluations = {
+        e.source_job_id: e
+        for e in Evaluation.objects.filter(source_job_id__in=train_ids).select_related("job", "after_adapter").order_by("id")
+    }
+    promoted = set(
+        AdapterPromotion.objects.filter(project=project, is_rollback=False, adapter__isnull=False).values_list("adapter_id", flat=True)
+    )
+    rows = []
+    for round_ in rounds:
+        evaluation = evaluations.get(round_.train_job_id)
+        state = round_state(round_, evaluation)
+        train_result = (round_.train_job.result or {}) if round_.train_job else {}
+        output = evaluation.after_adapter if evaluation else None
+        row = {
+            "round": round_,
+            "state": state,
+            "comparisons": round_comparisons(round_).count(),
+            "judgments": round_judgments(round_),
+            "pairs": round_.preference_set.pair_count if round_.preference_set else None,
+            "steps": train_result.get("steps"),
+            "warning": train_result.get("warning"),
+            "evaluation": evaluation,
+            "adapter": output,
+            "win": None,
+            "drift": None,
+            "promoted": output is not None and output.pk in promoted,
+            "active": output is not None and output.pk == project.active_adapter_id,
+        }
+        if evaluation is not None:
+            summary = evaluation_summary(evaluation)
+            row["win"] = next((arm for arm in summary["arms"] if arm["arm"] == "before"), None)
+            row["drift"] = (evaluation.metrics.get("drift") or {}).get("mean_kl")
+        rows.append(row)
+    return rows

@@ -28,16 +28,18 @@ def jobs_maintain() -> dict:
     from django.db import close_old_connections
 
     from tuning.services.jobs import job_reap_stale, jobs_dispatch_pending
+    from tuning.services.rounds import rounds_train_ready
 
     close_old_connections()
     try:
         reaped = job_reap_stale()
         sent = jobs_dispatch_pending()
+        trained = rounds_train_ready()
     finally:
         close_old_connections()
-    if reaped or sent:
-        logger.info("maintenance: reaped %s, dispatched %s", reaped, sent)
-    return {"reaped": reaped, "dispatched": sent}
+    if reaped or sent or trained:
+        logger.info("maintenance: reaped %s, dispatched %s, rounds training %s", reaped, sent, trained)
+    return {"reaped": reaped, "dispatched": sent, "rounds_trained": trained}
 
 
 def _loop(interval_s: float) -> None:

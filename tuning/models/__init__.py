@@ -3,6 +3,7 @@
 from tuning.models.evaluations import Evaluation, EvaluationPair
 from tuning.models.jobs import Job, JobEvent
 from tuning.models.registry import Adapter, AdapterPromotion, BaseModel
+from tuning.models.rounds import Pairing, Round, RoundPolicy
 
 __all__ = [
     "Adapter",
@@ -12,4 +13,7 @@ __all__ = [
     "EvaluationPair",
     "Job",
     "JobEvent",
+    "Pairing",
+    "Round",
+    "RoundPolicy",
 ]

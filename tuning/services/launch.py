@@ -130,7 +130,7 @@ def job_launch(
     if kind == Job.Kind.REJECTION_SAMPLING:
         _check_rejection(cleaned, project=project, adapter=adapter, adapter_id=adapter_id, errors=errors)
     elif kind == Job.Kind.GENERATE:
-        _check_generate(cleaned, project=project, errors=errors)
+        _check_generate(cleaned, project=project, adapter=adapter, errors=errors)
     elif kind == Job.Kind.EVALUATE:
         evaluation_sides = _check_evaluate(cleaned, project=project, adapter=adapter, adapter_id=adapter_id, errors=errors)
     if errors:
@@ -188,7 +188,15 @@ def _check_rejection(cleaned: dict, *, project, adapter, adapter_id, errors: lis
         errors.append(ParamError("params.split", f"the project has no {cleaned['split']} prompts to sample for"))
 
 
-def _check_generate(cleaned: dict, *, project, errors: list) -> None:
+def _check_generate(cleaned: dict, *, project, adapter, errors: list) -> None:
+    if cleaned["opponent"] == "same" and cleaned["pairing"] == "reward_gap" and (adapter is None or adapter.parent_id is None):
+        errors.append(
+            ParamError(
+                "params.pairing",
+                "pairing by reward gap scores answers by the adapter's implicit reward against its "
+                "parent: start from an adapter trained from a parent",
+            )
+        )
     if cleaned["opponent"] == "adapter":
         if cleaned["adapter_b"] is None:
             errors.append(ParamError("params.adapter_b", "opponent 'adapter' needs the second adapter's id"))

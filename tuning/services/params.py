@@ -109,14 +109,30 @@ SPECS: dict[str, tuple[Param, ...]] = {
         Param(
             "beta", "float", 0.1,
             "How strongly the adapter is held to where it started: smaller lets it move further "
-            "from the reference.",
+            "from the reference. For simpo it scales the reward instead; its paper uses 2 to 2.5.",
             min=1e-6, max=100.0,
         ),
         Param(
             "loss_type", "choice", "sigmoid",
             "DPO's loss: sigmoid (the paper's), ipo (robust to overfitting on small sets), hinge "
-            "(SLiC), robust (for noisy labels).",
-            choices=("sigmoid", "ipo", "hinge", "robust"),
+            "(SLiC), robust (for noisy labels), simpo (no reference, per-token average so longer "
+            "answers earn no extra reward; set beta to about 2), rdpo (sigmoid with the length "
+            "difference taken out, see length alpha).",
+            choices=("sigmoid", "ipo", "hinge", "robust", "simpo", "rdpo"),
+        ),
+        Param(
+            "simpo_gamma", "float", 0.5,
+            "simpo only: how far, in beta times nats per token, the chosen answer's average "
+            "log-probability must beat the rejected one's before a pair stops pulling. The SimPO "
+            "paper uses about half of beta (beta 2, gamma 1).",
+            label="SimPO gamma", min=0.0, max=100.0, advanced=True,
+        ),
+        Param(
+            "length_alpha", "float", 0.01,
+            "rdpo only: credit per token of length difference (chosen minus rejected) inside the "
+            "loss, so that a preference length alone explains is not learned. Positive (the R-DPO "
+            "paper's use) stops the adapter learning that longer wins; negative, that shorter wins.",
+            label="R-DPO length alpha", min=-1.0, max=1.0, advanced=True,
         ),
         *_TRAINING,
         Param(
@@ -178,6 +194,17 @@ SPECS: dict[str, tuple[Param, ...]] = {
             choices=("same", "base", "adapter"),
         ),
         Param("adapter_b", "int", None, "The second adapter (opponent 'adapter').", label="Second adapter", nullable=True, min=1),
+        Param(
+            "samples", "int", 2,
+            "Answers per prompt when the opponent is 'same'; they are paired as below.",
+            label="Answers per prompt", min=2, max=8, advanced=True,
+        ),
+        Param(
+            "pairing", "choice", "all",
+            "How a prompt's answers become comparisons: all (every two) or reward_gap (best "
+            "against worst by the adapter's own implicit reward, then the next pair inwards).",
+            choices=("all", "reward_gap"), advanced=True,
+        ),
         Param("split", "choice", "train", "Which of the project's prompts to answer.", choices=("train", "heldout", "all")),
         Param("prompt_ids", "int_list", None, "Only these prompts (ids), instead of the split.", label="Prompt ids", nullable=True, advanced=True),
         Param("max_prompts", "int", 32, "Most prompts answered (the first ones not yet compared).", min=1, max=100_000),

@@ -38,6 +38,42 @@ def _texts(samples: list[list[dict]]) -> list[list[str]]:
     return [[sample["text"] if isinstance(sample, dict) else str(sample) for sample in row] for row in samples]
 
 
+def pair_indices(count: int, pairing: str, scores: list[float] | None = None) -> list[tuple[int, int]]:
+    """Which of a prompt's ``count`` answers face each other.
+
+    "all": every two, in order. "reward_gap": best against worst by ``scores``, then second best
+    against second worst, and so on inwards (each answer in at most one comparison).
+    """
+    if pairing == "reward_gap":
+        if scores is None or len(scores) != count:
+            raise BadInput("pairing by reward gap needs one score per answer")
+        order = sorted(range(count), key=lambda i: (-scores[i], i))
+        return [(order[k], order[count - 1 - k]) for k in range(count // 2)]
+    return [(i, j) for i in range(count) for j in range(i + 1, count)]
+
+
+def _reward_scores(job: Job, messages: list, texts: list[list[str]]) -> list[list[float]]:
+    """The input adapter's implicit reward (against its parent) of every answer, up to a constant per prompt."""
+    from tuning.engine.reward import implicit_rewards
+
+    adapter = job.input_adapter
+    rows = [
+        {"prompt": prompt, "chosen": answer, "rejected": answers[0]}
+        for prompt, answers in zip(messages, texts, strict=True)
+        for answer in answers
+    ]
+    rewards = implicit_rewards(
+        source=job.base_model.source,
+        adapter=adapter_local_dir(adapter),
+        parent_adapter=adapter_local_dir(adapter.parent),
+        rows=rows,
+        beta=(adapter.metadata.get("hyperparameters") or {}).get("beta") or 0.1,
+        cache_dir=settings.PREFLOOP_MODEL_CACHE,
+    )
+    margins = iter(r["margin"] for r in rewards)
+    return [[next(margins) for _ in answers] for answers in texts]
+
+
 def run_generate(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome:
     from tuning.engine.generation import generate
 
@@ -58,17 +94,26 @@ def run_generate(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome:
             source=source,
             adapter=adapter_local_dir(a_adapter),
             prompts=messages,
-            n=2 if same else 1,
+            n=params.get("samples", 2) if same else 1,
             seed=params["seed"],
             cache_dir=settings.PREFLOOP_MODEL_CACHE,
             progress=reporter.callback_for(0.0, 1.0 if same else 0.5),
             **sampling,
         )
     )
+    # (prompt, A's text, B's text, A's sample number, B's sample number), one per comparison.
     if same:
         b_adapter = a_adapter
-        a_texts = [row[0] for row in a_samples]
-        b_texts = [row[1] for row in a_samples]
+        pairing = params.get("pairing", "all")
+        scores = None
+        if pairing == "reward_gap":
+            reporter.log("scoring the answers by the adapter's implicit reward, to pair by reward gap")
+            scores = _reward_scores(job, messages, a_samples)
+        matches = [
+            (prompt, row[i], row[j], i, j)
+            for index, (prompt, row) in enumerate(zip(prompts, a_samples, strict=True))
+            for i, j in pair_indices(len(row), pairing, scores[index] if scores else None)
+        ]
     else:
         b_adapter = Adapter.objects.get(pk=params["adapter_b"]) if params["opponent"] == "adapter" else None
         reporter.log(f"answering with {model_label(b_adapter, job.base_model.name)}")
@@ -87,13 +132,15 @@ def run_generate(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome:
                 )
             )
         ]
-        a_texts = [row[0] for row in a_samples]
+        matches = [
+            (prompt, row[0], b_text, 0, 0) for prompt, row, b_text in zip(prompts, a_samples, b_texts, strict=True)
+        ]
 
     base_name = job.base_model.name
-    identical = sum(1 for a, b in zip(a_texts, b_texts, strict=True) if a.strip() == b.strip())
+    identical = sum(1 for _, a, b, _, _ in matches if a.strip() == b.strip())
 
     def create_comparisons(_adapter) -> None:
-        for prompt, a_text, b_text in zip(prompts, a_texts, b_texts, strict=True):
+        for prompt, a_text, b_text, a_number, b_number in matches:
             if a_text.strip() == b_text.strip():
                 continue
             comparison_create(
@@ -103,20 +150,20 @@ def run_generate(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome:
                     a_text,
                     source=model_label(a_adapter, base_name),
                     adapter_id=a_adapter.pk if a_adapter else None,
-                    sampling={**sampling, "seed": params["seed"], "job": job.pk},
+                    sampling={**sampling, "seed": params["seed"], "sample": a_number, "job": job.pk},
                 ),
                 b=CandidateSpec(
                     b_text,
                     source=model_label(b_adapter, base_name),
                     adapter_id=b_adapter.pk if b_adapter else None,
-                    sampling={**sampling, "seed": params["seed"] + (0 if same else 1), "job": job.pk},
+                    sampling={**sampling, "seed": params["seed"] + (0 if same else 1), "sample": b_number, "job": job.pk},
                 ),
                 origin=Comparison.Origin.SAMPLING,
                 required_judgments=params["required_judgments"],
             )
 
     return Outcome(
-        result={"prompts": len(prompts), "comparisons": len(prompts) - identical, "identical": identical},
+        result={"prompts": len(prompts), "comparisons": len(matches) - identical, "identical": identical},
         on_success=create_comparisons,
     )
 
