@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # Swagger UI's files from a package, so /api/docs/ loads nothing from another host.
+    "drf_spectacular_sidecar",
     "django_htmx",
     "prefs",
     "tuning",
@@ -296,6 +298,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Blind preference collection, preference sets, and tuning jobs.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Served from drf-spectacular-sidecar's static files, not a CDN: the docs page runs on our
+    # origin, under the same Content-Security-Policy as every page (config/headers.py).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Swagger UI would otherwise send the schema to validator.swagger.io for a badge.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 CACHES = {

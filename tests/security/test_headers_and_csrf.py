@@ -24,9 +24,9 @@ def test_pages_forbid_inline_scripts_framing_and_sniffing(client, reviewer, proj
         assert response["Referrer-Policy"] == "same-origin"
 
 
-def test_the_api_docs_are_the_one_page_without_the_policy(client):
-    # Swagger UI comes from elsewhere and initialises inline; it shows the schema, no user data.
-    assert "Content-Security-Policy" not in client.get("/api/docs/")
+def test_the_api_docs_run_under_the_same_policy(client):
+    policy = client.get("/api/docs/")["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
 
 
 def test_a_session_write_without_the_csrf_token_is_refused(reviewer, project):
