@@ -147,11 +147,11 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _backend_cpu(database: str) -> dict[int, float]:
-    """CPU seconds of each PostgreSQL client backend connected to `database`."""
+def _backend_cpu(db_url: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL client backend connected to the database at `db_url`."""
     import psycopg
 
-    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{database}", autocommit=True) as conn:
+    with psycopg.connect(db_url, autocommit=True) as conn:
         pids = [row[0] for row in conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
             "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
@@ -226,7 +226,7 @@ def main() -> None:
         baseline = _peak_rss_mb(worker)
         load = os.getloadavg()[0]
         cpu_before = _cpu_s(worker)
-        pg_before = _backend_cpu(args.database)
+        pg_before = _backend_cpu(db_url)
         started = time.perf_counter()
         conn.request("GET", f"/api/v1/preference-sets/{frozen['id']}/export/?format=trl", headers=headers)
         response = conn.getresponse()
@@ -242,7 +242,7 @@ def main() -> None:
             last = chunk
         export_s = time.perf_counter() - started
         worker_cpu = _cpu_s(worker) - cpu_before
-        pg_cpu = sum(cpu - pg_before.get(pid, 0.0) for pid, cpu in _backend_cpu(args.database).items())
+        pg_cpu = sum(cpu - pg_before.get(pid, 0.0) for pid, cpu in _backend_cpu(db_url).items())
         peak = _peak_rss_mb(worker)
         json.loads(first)
         json.loads(last.rstrip(b"\n").rsplit(b"\n", 1)[-1])
@@ -254,7 +254,9 @@ def main() -> None:
               f"(at start {baseline:.0f} MB; target < {TARGET_PEAK_MB})", file=sys.stderr)
         # A backend that ended before the second reading (its connection closed) is not counted.
         pg_text = f"{pg_cpu:.1f} s ({rows / pg_cpu:,.0f} rows per CPU second)" if pg_cpu > 0 else "not measured"
-        print(f"CPU: the worker {worker_cpu:.1f} s ({rows / worker_cpu:,.0f} rows per CPU second), "
+        # CPU time counts in clock ticks (10 ms): a small export (--smoke) may read none.
+        worker_text = f"{worker_cpu:.1f} s ({rows / worker_cpu:,.0f} rows per CPU second)" if worker_cpu > 0 else "not measured"
+        print(f"CPU: the worker {worker_text}, "
               f"its PostgreSQL backend {pg_text}; "
               f"load average at the start {load:.1f} on {os.cpu_count()} cores", file=sys.stderr)
         print(json.dumps({
@@ -267,7 +269,7 @@ def main() -> None:
             "freeze_peak_rss_mb": round(freeze_peak, 1),
             "rss_at_export_start_mb": round(baseline, 1),
             "worker_cpu_s": round(worker_cpu, 2),
-            "rows_per_worker_cpu_s": round(rows / worker_cpu),
+            "rows_per_worker_cpu_s": round(rows / worker_cpu) if worker_cpu > 0 else None,
             "postgres_cpu_s": round(pg_cpu, 2) if pg_cpu > 0 else None,
             "rows_per_postgres_cpu_s": round(rows / pg_cpu) if pg_cpu > 0 else None,
             "load_average": round(load, 1),
