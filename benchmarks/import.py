@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -159,6 +160,8 @@ def main() -> None:
 
             connections.close_all()
             _drop_database(args.admin_url, args.database)
+        # The rows file (about 80 MB at the full size) and the SQLite file.
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":
