@@ -120,8 +120,9 @@ def run_trl(args, rows, folder: Path, device: str, dtype) -> dict:
     started = time.perf_counter()
     tokenizer = load_tokenizer(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device)
+    scratch = tempfile.TemporaryDirectory(prefix="trl-dpo-bench-")
     config = DPOConfig(
-        output_dir=tempfile.mkdtemp(prefix="trl-dpo-bench-"),
+        output_dir=scratch.name,
         per_device_train_batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         lr_scheduler_type="linear",
@@ -155,6 +156,7 @@ def run_trl(args, rows, folder: Path, device: str, dtype) -> dict:
     trainer.remove_callback(PrinterCallback)
     trainer.train()
     seconds = time.perf_counter() - started
+    scratch.cleanup()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     return {"seconds": seconds, "losses": losses, "steps": trainer.state.global_step, "step_times": step_times}
 
