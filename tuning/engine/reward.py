@@ -90,6 +90,37 @@ def implicit_rewards(
     relative to its parent, prefers the chosen response). With ``max_length`` set, longer
     responses are cut to fit (rows whose prompt alone is too long are refused).
     """
+    from tuning.engine.chat import check_rows_present
+
+    if not beta > 0:
+        raise BadInput(f"beta must be > 0, got {beta}")
+    check_rows_present(rows, "evaluation set")
+    model, tokenizer, policy, parent = load_policy_and_parent(
+        source, adapter, parent_adapter, cache_dir=cache_dir, device=device, dtype=dtype
+    )
+    return implicit_rewards_with(
+        model, tokenizer, policy, parent, rows, beta=beta, batch_size=batch_size, max_length=max_length, progress=progress
+    )
+
+
+def implicit_rewards_with(
+    model,
+    tokenizer,
+    policy: str | None,
+    parent: str | None,
+    rows: list[dict],
+    *,
+    beta: float,
+    batch_size: int = 8,
+    max_length: int | None = None,
+    progress: ProgressCallback | None = None,
+    phase: str = "score",
+) -> list[dict]:
+    """``implicit_rewards`` on a model already loaded with both adapters (see ``load_policy_and_parent``).
+
+    Each dict also carries ``chosen_tokens`` / ``rejected_tokens``: the responses' lengths in
+    tokens (after any cut), so a caller can tell which answer was the longer one.
+    """
     import math
 
     from tuning.engine.chat import check_rows_present, encode_pairs
@@ -98,9 +129,6 @@ def implicit_rewards(
     if not beta > 0:
         raise BadInput(f"beta must be > 0, got {beta}")
     check_rows_present(rows, "evaluation set")
-    model, tokenizer, policy, parent = load_policy_and_parent(
-        source, adapter, parent_adapter, cache_dir=cache_dir, device=device, dtype=dtype
-    )
     pairs, report = encode_pairs(
         tokenizer, rows, max_length=max_length, truncation="truncate", what="evaluation set"
     )
@@ -110,14 +138,23 @@ def implicit_rewards(
             f"(rows {report.dropped[:10]}); raise max_length"
         )
     n_batches = math.ceil(len(pairs) / batch_size)
-    reporter = Reporter(progress, phase="score", total=2 * n_batches)
+    reporter = Reporter(progress, phase=phase, total=2 * n_batches)
     pc, pr = _pair_logps_under(model, tokenizer, pairs, policy, batch_size=batch_size, reporter=reporter, offset=0)
     rc, rr = _pair_logps_under(
         model, tokenizer, pairs, parent, batch_size=batch_size, reporter=reporter, offset=n_batches
     )
     chosen = (beta * (pc - rc)).tolist()
     rejected = (beta * (pr - rr)).tolist()
-    return [{"chosen": c, "rejected": r, "margin": c - r} for c, r in zip(chosen, rejected, strict=True)]
+    return [
+        {
+            "chosen": c,
+            "rejected": r,
+            "margin": c - r,
+            "chosen_tokens": len(pair.chosen),
+            "rejected_tokens": len(pair.rejected),
+        }
+        for c, r, pair in zip(chosen, rejected, pairs, strict=True)
+    ]
 
 
 # -- scoring (prompt, response) items ----------------------------------------------------------

@@ -34,7 +34,9 @@ def test_an_adapter_against_itself_has_zero_implicit_reward(tiny_model, trained_
     rewards = implicit_rewards(
         source=tiny_model, adapter=trained_adapter, parent_adapter=trained_adapter, rows=polite_rude_pairs(4), beta=0.1
     )
-    assert rewards == [{"chosen": 0.0, "rejected": 0.0, "margin": 0.0}] * 4
+    assert [(r["chosen"], r["rejected"], r["margin"]) for r in rewards] == [(0.0, 0.0, 0.0)] * 4
+    # Each row also says how long its answers were, in tokens.
+    assert all(r["chosen_tokens"] > 0 and r["rejected_tokens"] > 0 for r in rewards)
 
 
 def test_a_trained_adapter_rewards_the_chosen_answers(tiny_model, trained_adapter):
