@@ -54,6 +54,19 @@ def test_progress_maps_each_engine_call_into_its_share_of_the_job(running):
         assert running.progress == pytest.approx(0.5)
 
 
+def test_the_eta_takes_the_phase_in_progress_at_its_own_measured_pace(running):
+    with JobReporter(running, flush_s=0, heartbeat_s=60) as reporter:
+        reporter.stage(0.0, 1.0, {"generate-after": (0.0, 0.5), "drift": (0.5, 1.0)})
+        time.sleep(0.2)
+        # Half of generation done; the engine measured 30 s left of it (its batches are slow).
+        reporter.callback({"phase": "generate-after", "progress": 0.5, "eta_s": 30.0})
+        running.refresh_from_db()
+        elapsed = reporter.elapsed_s()
+        assert running.progress == pytest.approx(0.25)
+        # 30 s of generation, then drift's half of the bar at the pace measured so far.
+        assert 30.0 + 0.5 * 0.2 / 0.25 <= running.eta_s <= 30.0 + 0.5 * elapsed / 0.25 + 0.1
+
+
 def test_a_cancel_request_stops_the_run_at_the_next_step(running):
     with JobReporter(running, flush_s=60, heartbeat_s=60) as reporter:
         assert reporter.callback(_train(1)) is False

@@ -185,6 +185,13 @@ class JobReporter:
         if self._progress < 0.02:
             return None
         elapsed = time.monotonic() - self._started
+        phase = str(event.get("phase") or "")
+        if event.get("eta_s") is not None and phase in self._phases:
+            # What is left of this phase at the rate measured within it (a slow phase after a fast
+            # one would otherwise be promised the fast one's pace), then the phases after it at
+            # the job's measured seconds per share of the bar: their shares follow expected time.
+            after = 1.0 - self._overall(phase, 1.0)
+            return round(float(event["eta_s"]) + after * elapsed / self._progress, 1)
         return round(elapsed * (1.0 - self._progress) / self._progress, 1)
 
     def flush(self) -> None:
