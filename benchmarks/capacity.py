@@ -3,6 +3,8 @@
     python benchmarks/capacity.py                   # the estimate table (about a minute, no weights)
     python benchmarks/capacity.py --measure         # also measure this machine's CPU paths
     python benchmarks/capacity.py --tokens 1024 --batch 8 --mfu 0.4 --lora-r 64
+    python benchmarks/capacity.py --smoke           # one model, 32 tokens, --measure on a tiny
+                                                    # random model: does it still run?
 
 Method (docs/capacity.md explains it; every number below can be redone with this script):
 
@@ -211,8 +213,17 @@ def _hh_rows(count: int) -> list[dict]:
     return rows
 
 
-def measure_cpu(*, steps: int, batch: int) -> dict:
-    """DPO pairs/s and generation tokens/s of the default model (SmolLM2-135M) on this CPU."""
+def _smoke_rows(count: int) -> list[dict]:
+    """Made-up short pairs in _hh_rows' shape, for --smoke (no HH file needed)."""
+    from benchmarks.job_overhead import _pairs
+
+    return [{"prompt": messages, "chosen": chosen, "rejected": rejected} for messages, chosen, rejected in _pairs(count, "tiny")]
+
+
+def measure_cpu(*, steps: int, batch: int, smoke: bool = False) -> dict:
+    """DPO pairs/s and generation tokens/s of the default model (SmolLM2-135M) on this CPU.
+
+    With `smoke`, of a tiny random model on made-up pairs: the same calls, in seconds."""
     import torch
 
     from tuning.engine.dpo import train_dpo
@@ -220,7 +231,14 @@ def measure_cpu(*, steps: int, batch: int) -> dict:
     from tuning.engine.sources import DEFAULT_SOURCE
 
     cache = Path(os.environ.get("PREFLOOP_MODEL_CACHE", ROOT / "var" / "models"))
-    rows = _hh_rows(steps * batch)
+    source, pairs, max_length = DEFAULT_SOURCE, _hh_rows, 512
+    if smoke:
+        from tests.tuning.engine.conftest import build_tiny_model
+
+        # Removed when the interpreter exits.
+        scratch = tempfile.TemporaryDirectory(prefix="capacity-smoke-")
+        source, pairs, max_length = str(build_tiny_model(Path(scratch.name) / "tiny", seed=1)), _smoke_rows, 64
+    rows = pairs(steps * batch)
     # Other work on the machine slows every figure here; the load average says how much there was.
     load_before = os.getloadavg()[0]
     stamps: list[float] = []
@@ -232,10 +250,10 @@ def measure_cpu(*, steps: int, batch: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         result = train_dpo(
-            source=DEFAULT_SOURCE,
+            source=source,
             rows=rows,
             output_dir=Path(folder) / "adapter",
-            config={"batch_size": batch, "max_steps": steps, "max_length": 512, "heldout_fraction": 0.0},
+            config={"batch_size": batch, "max_steps": steps, "max_length": max_length, "heldout_fraction": 0.0},
             cache_dir=cache,
             progress=progress,
         )
@@ -245,9 +263,9 @@ def measure_cpu(*, steps: int, batch: int) -> dict:
     steady = (len(stamps) - 1) * batch / (stamps[-1] - stamps[0]) if len(stamps) > 1 else None
     tokens_per_s = [e["tokens_per_s"] for e in result["history"] if e.get("tokens_per_s")]
 
-    prompts = [row["prompt"] for row in _hh_rows(16)]
+    prompts = [row["prompt"] for row in pairs(16)]
     started = time.perf_counter()
-    samples = generate(source=DEFAULT_SOURCE, prompts=prompts, n=1, max_new_tokens=64, temperature=0.7,
+    samples = generate(source=source, prompts=prompts, n=1, max_new_tokens=8 if smoke else 64, temperature=0.7,
                        seed=0, batch_size=16, cache_dir=cache)
     gen_seconds = time.perf_counter() - started
     generated = sum(s["tokens"] for row in samples for s in row)
@@ -295,14 +313,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(name for name in ARCHS if name != "SmolLM2-135M"))
     parser.add_argument("--measure", action="store_true", help="also measure DPO and generation on this CPU")
     parser.add_argument("--steps", type=int, default=8, help="DPO steps measured with --measure")
+    parser.add_argument("--smoke", action="store_true",
+                        help="one model, tiny sizes, --measure on a tiny random model: checks that the script runs (the test suite does)")
     args = parser.parse_args(argv)
+    if args.smoke:
+        # Options given on the command line still win.
+        parser.set_defaults(tokens=32, batch=2, models="Qwen2.5-0.5B", measure=True, steps=2)
+        args = parser.parse_args(argv)
 
     models = {name: estimate(name, tokens=args.tokens, batch=args.batch, lora_r=args.lora_r, mfu=args.mfu)
               for name in args.models.split(",")}
     print_table(models, tokens=args.tokens, batch=args.batch, mfu=args.mfu)
     cpu = None
     if args.measure:
-        cpu = measure_cpu(steps=args.steps, batch=args.batch)
+        cpu = measure_cpu(steps=args.steps, batch=args.batch, smoke=args.smoke)
         small = estimate("SmolLM2-135M", tokens=args.tokens, batch=args.batch, lora_r=args.lora_r, mfu=args.mfu)
         cpu["smollm2_tflops_per_pair_at_tokens"] = small["tflops_per_pair"]
         print("\nthis machine's CPU:", json.dumps(cpu))

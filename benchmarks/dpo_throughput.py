@@ -20,6 +20,8 @@ training. samples/s = pairs trained / seconds.
 
     python benchmarks/dpo_throughput.py                 # 64 pairs, batch 4: 16 steps per arm
     python benchmarks/dpo_throughput.py --steps 40      # longer loss curves (about 20 minutes)
+    python benchmarks/dpo_throughput.py --smoke         # a tiny random model, made-up pairs, 2 steps:
+                                                        # does it still run?
 
 Last line: {"ratio", "ours_samples_per_s", "trl_samples_per_s", "seconds", ...}.
 """
@@ -56,7 +58,14 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--first", choices=("trl", "ours"), default="trl", help="which arm runs first")
-    return parser.parse_args()
+    parser.add_argument("--smoke", action="store_true",
+                        help="a tiny random model, made-up pairs, tiny sizes: checks that the script runs (the test suite does)")
+    args = parser.parse_args()
+    if args.smoke:
+        # Options given on the command line still win.
+        parser.set_defaults(steps=2, batch_size=2, max_length=64, lora_r=4)
+        args = parser.parse_args()
+    return args
 
 
 def hh_rows() -> list[dict]:
@@ -82,13 +91,24 @@ def hh_rows() -> list[dict]:
     return rows
 
 
+def smoke_rows(n: int) -> list[dict]:
+    """Made-up short pairs as trl-conversational rows, for --smoke (no HH file needed)."""
+    from benchmarks.job_overhead import _pairs
+
+    return [
+        {"prompt": messages, "chosen": [{"role": "assistant", "content": chosen}],
+         "rejected": [{"role": "assistant", "content": rejected}]}
+        for messages, chosen, rejected in _pairs(n, "tiny")
+    ]
+
+
 def select_rows(args, tokenizer) -> list[dict]:
     """steps * batch_size pairs, seeded, each fitting max_length whole (nobody truncates)."""
     import random
 
     from tuning.engine.chat import encode_pairs
 
-    rows = hh_rows()
+    rows = smoke_rows(args.steps * args.batch_size * 2) if args.smoke else hh_rows()
     random.Random(args.seed).shuffle(rows)
     wanted = args.steps * args.batch_size
     pairs, _ = encode_pairs(tokenizer, rows[: wanted * 2], max_length=args.max_length, truncation="drop")
@@ -161,7 +181,7 @@ def run_trl(args, rows, folder: Path, device: str, dtype) -> dict:
     return {"seconds": seconds, "losses": losses, "steps": trainer.state.global_step, "step_times": step_times}
 
 
-def run_ours(args, rows, device: str, dtype) -> dict:
+def run_ours(args, rows, source: str, device: str, dtype) -> dict:
     from tuning.engine.dpo import train_dpo
 
     step_times: list[float] = []
@@ -178,7 +198,7 @@ def run_ours(args, rows, device: str, dtype) -> dict:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ours-dpo-bench-") as scratch:
         result = train_dpo(
-            source=SOURCE,
+            source=source,
             rows=rows,
             output_dir=Path(scratch) / "adapter",
             config={
@@ -212,7 +232,7 @@ def quarter_means(losses: list[float]) -> list[float]:
 
 def main() -> None:
     args = _args()
-    if not HH.is_file():
+    if not args.smoke and not HH.is_file():
         print(json.dumps({"skipped": f"{HH} is missing"}))
         return
     import torch
@@ -222,7 +242,14 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device, dtype = resolve_device_dtype()
-    folder = materialise(SOURCE)
+    source = SOURCE
+    if args.smoke:
+        from tests.tuning.engine.conftest import build_tiny_model
+
+        # Removed when the interpreter exits.
+        scratch = tempfile.TemporaryDirectory(prefix="dpo-throughput-smoke-")
+        source = str(build_tiny_model(Path(scratch.name) / "tiny", seed=1))
+    folder = materialise(source)
     rows = select_rows(args, load_tokenizer(folder))
     n = len(rows)
     load_before = os.getloadavg()
@@ -236,7 +263,7 @@ def main() -> None:
         if arm == "trl":
             results[arm] = run_trl(args, rows, folder, device, dtype)
         else:
-            results[arm] = run_ours(args, rows, device, dtype)
+            results[arm] = run_ours(args, rows, source, device, dtype)
         print(f"  {arm}: {results[arm]['steps']} steps in {results[arm]['seconds']:.1f} s", flush=True)
     ours, trl = results["ours"], results["trl"]
     ours_rate, trl_rate = n / ours["seconds"], n / trl["seconds"]

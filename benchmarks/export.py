@@ -12,6 +12,7 @@ CPU second bounds the rate when each has a core. Last stdout line: JSON with `ro
 `peak_rss_mb`.
 
     python benchmarks/export.py [--pairs 1000000]
+    python benchmarks/export.py --smoke     # 300 pairs: does it still run?
 
 Targets: >= 100,000 rows/s and a peak under 300 MB. (For scale: a popular annotation tool's users
 report about 4 minutes to export 50,000 records.)
@@ -173,7 +174,13 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--admin-url", default=os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--database", default="prefloop_bench_export")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks that the script runs (the test suite does)")
     args = parser.parse_args()
+    if args.smoke:
+        # Options given on the command line still win. The database is this run's own, so a smoke
+        # run beside a measuring run never drops the measuring run's database.
+        parser.set_defaults(pairs=300, database=f"prefloop_smoke_export_{os.getpid()}")
+        args = parser.parse_args()
 
     db_url = args.admin_url.rsplit("/", 1)[0] + "/" + args.database
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": db_url,

@@ -14,6 +14,7 @@ measures it on all of them.
 
     python benchmarks/generation.py
     python benchmarks/generation.py --max-new-tokens 32 --plain-prompts 4   # a quick look
+    python benchmarks/generation.py --smoke     # a tiny random model, 2 prompts: does it still run?
 
 Last line: {"ratio", "batched_tokens_per_s", "plain_tokens_per_s", "seconds", ...}.
 """
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,7 +44,14 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--plain-prompts", type=int, default=8, help="prompts the one-call-per-sample arm runs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    return parser.parse_args()
+    parser.add_argument("--smoke", action="store_true",
+                        help="a tiny random model, tiny sizes: checks that the script runs (the test suite does)")
+    args = parser.parse_args()
+    if args.smoke:
+        # Options given on the command line still win.
+        parser.set_defaults(prompts=2, n=2, max_new_tokens=8, batch_size=4, plain_prompts=1)
+        args = parser.parse_args()
+    return args
 
 
 def plain_arm(model, tokenizer, prompts, args) -> tuple[int, float]:
@@ -88,7 +97,15 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, tokenizer = load_base(SOURCE)
+    if args.smoke:
+        from tests.tuning.engine.conftest import build_tiny_model
+
+        # Removed when the interpreter exits.
+        scratch = tempfile.TemporaryDirectory(prefix="generation-smoke-")
+        source = str(build_tiny_model(Path(scratch.name) / "tiny", seed=1))
+    else:
+        source = SOURCE
+    model, tokenizer = load_base(source)
     prompts = everyday_prompts()[: args.prompts]
     load_before = os.getloadavg()
     print(f"{len(prompts)} prompts x {args.n} samples, max {args.max_new_tokens} new tokens, batch {args.batch_size}, "

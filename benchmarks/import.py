@@ -8,6 +8,7 @@ so the CPU seconds of this process (both its threads) and of its PostgreSQL back
 reported too. Last stdout line: JSON with `rows_per_s`.
 
     python benchmarks/import.py [--rows 100000] [--sqlite]
+    python benchmarks/import.py --smoke [--sqlite]     # 300 rows: does it still run?
 
 Target: >= 10,000 rows/s on the 2-core development machine.
 """
@@ -84,7 +85,13 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true", help="measure on a scratch SQLite file")
     parser.add_argument("--admin-url", default=os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--database", default="prefloop_bench_import")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks that the script runs (the test suite does)")
     args = parser.parse_args()
+    if args.smoke:
+        # Options given on the command line still win. The database is this run's own, so a smoke
+        # run beside a measuring run never drops the measuring run's database.
+        parser.set_defaults(rows=300, database=f"prefloop_smoke_import_{os.getpid()}")
+        args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="prefloop-import-bench-"))
     if args.sqlite:

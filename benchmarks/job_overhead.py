@@ -15,6 +15,8 @@ The issue's bar: the two arms differ by less than 5%.
     python benchmarks/job_overhead.py                    # default model, 16 HH pairs, 6 steps
     python benchmarks/job_overhead.py --model tiny       # a tiny random model: seconds, and the
                                                          # harshest case (steps of milliseconds)
+    python benchmarks/job_overhead.py --smoke            # the tiny model, one round of 2 steps:
+                                                         # does it still run?
 
 Last line: {"engine_step_s", "job_step_s", "difference_pct", "ratio", ...}.
 """
@@ -46,7 +48,14 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--max-length", type=int, default=256, help="tokens per prompt + response")
     parser.add_argument("--rounds", type=int, default=3, help="engine/job pairs of runs")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (database, worker log)")
-    return parser.parse_args()
+    parser.add_argument("--smoke", action="store_true",
+                        help="the tiny model, tiny sizes: checks that the script runs (the test suite does)")
+    args = parser.parse_args()
+    if args.smoke:
+        # Options given on the command line still win.
+        parser.set_defaults(model="tiny", pairs=4, steps=2, batch_size=2, max_length=64, rounds=1)
+        args = parser.parse_args()
+    return args
 
 
 def _environment(folder: Path) -> dict:

@@ -14,6 +14,7 @@ the clients saw is one stored judgment (none lost), no reviewer judged a compari
 no comparison got more than k judgments.
 
     python benchmarks/review_path.py [--clients 32] [--seconds 20] [--workers 2] [--keep-alive 5]
+    python benchmarks/review_path.py --smoke     # 4 clients for 2 s: does it still run?
 
 Target on the 2-core development machine: >= 200 judgments/s with 32 clients, p99 < 150 ms,
 zero errors, zero lost or duplicate judgments.
@@ -208,7 +209,14 @@ def main() -> None:
     parser.add_argument("--comparisons", type=int, default=8000)
     parser.add_argument("--admin-url", default=os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--database", default="prefloop_bench_review")
+    parser.add_argument("--smoke", action="store_true", help="a few seconds at tiny sizes: checks that the script runs (the test suite does)")
     args = parser.parse_args()
+    if args.smoke:
+        # Options given on the command line still win. The database is this run's own, so a smoke
+        # run beside a measuring run never drops the measuring run's database.
+        parser.set_defaults(clients=4, seconds=2.0, warmup=0.5, workers=1, threads=2, comparisons=200,
+                            database=f"prefloop_smoke_review_{os.getpid()}")
+        args = parser.parse_args()
 
     if args.worker_connections is None:
         args.worker_connections = -(-args.clients // args.workers)

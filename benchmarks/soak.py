@@ -11,6 +11,7 @@ reviewer judged a comparison twice and nothing was stored unacknowledged (`dupli
 comparison got more than k judgments (`over_k`); `server_errors` counts 5xx answers.
 
     python benchmarks/soak.py [--clients 50] [--seconds 120] [--model default|tiny]
+    python benchmarks/soak.py --smoke     # 4 clients for 2 s beside a tiny model: does it still run?
 
 The bar: zero 5xx, zero lost or duplicate judgments; p99 reported. Last line: one JSON object
 (`p99_ms`, `p50_ms`, `errors`, `server_errors`, `lost`, `duplicates`, `judgments_per_s`, ...).
@@ -66,7 +67,17 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--database", default="prefloop_bench_soak")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (worker log, media)")
-    return parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="a few seconds at tiny sizes: checks that the script runs (the test suite does)")
+    args = parser.parse_args()
+    if args.smoke:
+        # Options given on the command line still win. The database is this run's own, so a smoke
+        # run beside a measuring run never drops the measuring run's database, and its broker is
+        # another Redis database, so its worker never takes the measuring run's job.
+        parser.set_defaults(clients=4, seconds=2.0, warmup=0.5, workers=1, threads=2, comparisons=200,
+                            model="tiny", train_pairs=8, database=f"prefloop_smoke_soak_{os.getpid()}",
+                            redis_url="redis://127.0.0.1:6379/8")
+        args = parser.parse_args()
+    return args
 
 
 def _environment(args, folder: Path) -> dict:

@@ -5,10 +5,14 @@ Target: under 5 s on the 2-core development machine. Simulates judgments with kn
 bootstrap. For scale it also times the dashboard's numbers (agreement, bias, reviewer table)
 over the same number of verdicts from 50 reviewers, three per comparison. Last stdout line:
 JSON with `seconds` (the Bradley–Terry figure) and the details.
+
+    python benchmarks/stats.py [--judgments 100000] [--resamples 1000]
+    python benchmarks/stats.py --smoke     # 2,000 judgments, 20 resamples: does it still run?
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 
@@ -28,24 +32,24 @@ TARGET_S = 5.0
 REVIEWERS = 50
 
 
-def simulate(rng: np.random.Generator) -> tuple[list[tuple[str, str, float]], np.ndarray]:
+def simulate(rng: np.random.Generator, judgments: int) -> tuple[list[tuple[str, str, float]], np.ndarray]:
     truth = np.linspace(-1.5, 1.5, SOURCES)
     names = [f"source-{k:02d}" for k in range(SOURCES)]
-    a = rng.integers(0, SOURCES, size=JUDGMENTS)
+    a = rng.integers(0, SOURCES, size=judgments)
     # A different second source for every judgment: shift by 1..K-1.
-    b = (a + rng.integers(1, SOURCES, size=JUDGMENTS)) % SOURCES
-    won = rng.random(JUDGMENTS) < expit(truth[a] - truth[b])
-    tied = rng.random(JUDGMENTS) < TIE_SHARE
+    b = (a + rng.integers(1, SOURCES, size=judgments)) % SOURCES
+    won = rng.random(judgments) < expit(truth[a] - truth[b])
+    tied = rng.random(judgments) < TIE_SHARE
     score = np.where(tied, 0.5, won.astype(float))
     outcomes = [(names[i], names[j], float(s)) for i, j, s in zip(a, b, score, strict=True)]
     return outcomes, truth
 
 
-def simulate_verdicts(rng: np.random.Generator) -> list[Verdict]:
+def simulate_verdicts(rng: np.random.Generator, judgments: int) -> list[Verdict]:
     """Three reviewers per comparison, 80% following the truth, random sides and lengths."""
     verdicts: list[Verdict] = []
     comparison = 0
-    while len(verdicts) < JUDGMENTS:
+    while len(verdicts) < judgments:
         truth = "A" if rng.random() < 0.5 else "B"
         for reviewer in rng.choice(REVIEWERS, size=3, replace=False):
             other = "B" if truth == "A" else "A"
@@ -66,17 +70,26 @@ def simulate_verdicts(rng: np.random.Generator) -> list[Verdict]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--judgments", type=int, default=JUDGMENTS)
+    parser.add_argument("--resamples", type=int, default=RESAMPLES, help="bootstrap resamples")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks that the script runs (the test suite does)")
+    args = parser.parse_args()
+    if args.smoke:
+        # Options given on the command line still win.
+        parser.set_defaults(judgments=2_000, resamples=20)
+        args = parser.parse_args()
     rng = np.random.default_rng(SEED)
-    outcomes, truth = simulate(rng)
+    outcomes, truth = simulate(rng, args.judgments)
 
     start = time.perf_counter()
     counts = pair_counts(outcomes)
     aggregated = time.perf_counter()
-    rows = bradley_terry(counts, resamples=RESAMPLES, seed=SEED)
+    rows = bradley_terry(counts, resamples=args.resamples, seed=SEED)
     win_rate_matrix(counts)
     seconds = time.perf_counter() - start
 
-    verdicts = simulate_verdicts(rng)
+    verdicts = simulate_verdicts(rng, args.judgments)
     summary_start = time.perf_counter()
     project_summary(verdicts)
     summary_seconds = time.perf_counter() - summary_start
@@ -86,8 +99,8 @@ def main() -> None:
     order = [fitted[f"source-{k:02d}"] for k in range(SOURCES)]
     rank_correlation = float(np.corrcoef(np.argsort(np.argsort(order)), np.arange(SOURCES))[0, 1])
     width = float(np.mean([row["high"] - row["low"] for row in rows]))
-    print(f"aggregate {JUDGMENTS:,} judgments: {aggregated - start:.3f} s")
-    print(f"Bradley-Terry + {RESAMPLES:,} bootstrap resamples, {SOURCES} sources: {seconds:.3f} s")
+    print(f"aggregate {args.judgments:,} judgments: {aggregated - start:.3f} s")
+    print(f"Bradley-Terry + {args.resamples:,} bootstrap resamples, {SOURCES} sources: {seconds:.3f} s")
     print(
         f"dashboard numbers over {len(verdicts):,} verdicts, {REVIEWERS} reviewers: {summary_seconds:.3f} s"
     )
@@ -99,9 +112,9 @@ def main() -> None:
             {
                 "seconds": round(seconds, 3),
                 "aggregate_seconds": round(aggregated - start, 3),
-                "judgments": JUDGMENTS,
+                "judgments": args.judgments,
                 "sources": SOURCES,
-                "resamples": RESAMPLES,
+                "resamples": args.resamples,
                 "target_seconds": TARGET_S,
                 "within_target": seconds < TARGET_S,
                 "rank_correlation": round(rank_correlation, 4),
