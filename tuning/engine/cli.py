@@ -526,6 +526,9 @@ def main(argv: list[str] | None = None) -> int:
         leave(together=together)
     if not main_process:
         return 0
+    if isinstance(result, dict) and result.get("warning"):
+        # Also in the JSON; said on stderr so that a person at the shell sees it.
+        print(f"warning: {result['warning']}", file=sys.stderr)
     text = json.dumps(result, indent=2, ensure_ascii=False, default=str)
     if args.output:
         Path(args.output).write_text(text + "\n")

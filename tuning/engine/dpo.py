@@ -242,6 +242,10 @@ class _Run:
         self.history: list[dict] = []
         self.step = 0
         self.ref: dict[str, Any] = {}
+        # batch id -> (chosen rewards, rejected rewards) of its pairs, from the micro-batches of
+        # the last epoch (the last n_batches of the run): the final training metrics.
+        self.last_epoch: dict[int, tuple[list[float], list[float]]] = {}
+        self.last_epoch_from = max(0, self.total_micro - self.n_batches)
 
     # -- batches ----------------------------------------------------------------------------
     def heldout_batches(self) -> list[list[int]]:
@@ -336,12 +340,71 @@ def _pair_metrics(chosen, rejected) -> dict:
     # In float64, so that e.g. 9 right out of 10 reads as 0.9, not 0.8999999761.
     chosen, rejected = chosen.double(), rejected.double()
     margins = chosen - rejected
+    # A tie (e.g. every pair of the first step, where policy = reference) counts half right, as
+    # in evaluation.preference_accuracy: a policy with no preference scores 0.5, chance.
+    right = (margins > 0).double() + 0.5 * (margins == 0).double()
     return {
         "rewards/chosen": float(chosen.mean()),
         "rewards/rejected": float(rejected.mean()),
         "rewards/margins": float(margins.mean()),
-        "rewards/accuracies": float((chosen > rejected).double().mean()),
+        "rewards/accuracies": float(right.mean()),
     }
+
+
+# z of a two-sided 95% interval.
+Z_95 = 1.959963984540054
+
+
+def wilson_interval(successes: float, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (successes may be fractional: ties count half)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _last_epoch_metrics(run: _Run) -> dict:
+    """Accuracy and margin over every pair of the last epoch, as each was scored when trained on."""
+    import torch
+
+    if not run.last_epoch:
+        return {}
+    chosen = torch.tensor([v for c, _ in run.last_epoch.values() for v in c], dtype=torch.float64)
+    rejected = torch.tensor([v for _, r in run.last_epoch.values() for v in r], dtype=torch.float64)
+    metrics = _pair_metrics(chosen, rejected)
+    n = len(chosen)
+    low, high = wilson_interval(metrics["rewards/accuracies"] * n, n)
+    return {
+        "last_epoch/accuracy": metrics["rewards/accuracies"],
+        "last_epoch/accuracy_low": low,
+        "last_epoch/accuracy_high": high,
+        "last_epoch/margin": metrics["rewards/margins"],
+        "last_epoch/chosen": metrics["rewards/chosen"],
+        "last_epoch/rejected": metrics["rewards/rejected"],
+        "last_epoch/pairs": n,
+    }
+
+
+def learned_nothing_warning(metrics: dict) -> str | None:
+    """A plain sentence when the last epoch's training accuracy is no better than a coin, else None.
+
+    "No better" means the Wilson 95% interval of the accuracy reaches down to 0.5. Training
+    accuracy is measured on the pairs being learned, so an adapter that cannot even tell those
+    apart has learned nothing that held-out pairs or reviewers could show.
+    """
+    accuracy = metrics.get("last_epoch/accuracy")
+    if accuracy is None or metrics["last_epoch/accuracy_low"] > 0.5:
+        return None
+    low, high, n = metrics["last_epoch/accuracy_low"], metrics["last_epoch/accuracy_high"], metrics["last_epoch/pairs"]
+    where = "at" if high >= 0.5 else "below"
+    return (
+        f"training accuracy stayed {where} chance ({accuracy:.2f}, 95% {low:.2f}–{high:.2f}, {n} pairs; "
+        f"mean reward margin {metrics['last_epoch/margin']:.3g}): the adapter learned nothing measurable; "
+        "try more pairs, more epochs or a higher learning rate"
+    )
 
 
 def train_dpo(
@@ -482,9 +545,12 @@ def train_dpo(
             output_dir, run, source=source, adapter=adapter, parent_meta=parent_meta, fingerprint=fingerprint,
             data_hash=data_hash, data_summary=data_summary, device_name=device_name, eval_metrics=eval_metrics,
         )
+    metrics = _final_metrics(run, eval_metrics)
     return {
         "output_dir": str(output_dir),
-        "metrics": _final_metrics(run, eval_metrics),
+        "metrics": metrics,
+        # A plain sentence when training learned nothing measurable, else None.
+        "warning": learned_nothing_warning(metrics),
         "history": run.history,
         "data_hash": data_hash,
         "steps": run.step,
@@ -496,8 +562,11 @@ def train_dpo(
 
 
 def _final_metrics(run: _Run, eval_metrics: dict) -> dict:
+    """The run's figures. ``last_epoch/*`` cover every pair of the last epoch; ``loss`` and
+    ``rewards/*`` are the last step's (kept for callers that read them)."""
     last = run.history[-1] if run.history else {}
     metrics = {key: last[key] for key in last if key.startswith(("loss", "rewards/"))}
+    metrics.update(_last_epoch_metrics(run))
     metrics.update(eval_metrics)
     metrics["train_loss"] = (
         sum(event["loss"] for event in run.history) / len(run.history) if run.history else None
@@ -562,7 +631,8 @@ def _train_loop(run: _Run, optimizer, scheduler, progress, checkpoint_dir, writt
         learning_rate = scheduler.get_last_lr()[0]
         loss_sum = 0.0
         tokens = 0
-        chosen_all, rejected_all = [], []
+        # Rewards of each forward pass, with its number in the run (micro[position]).
+        chosen_all, rejected_all, numbers = [], [], []
         diverged = None
         for position, indices in ranks.step_share(step_batches):
             result, weights, real_tokens = run.losses_for(run.pairs, indices, "train")
@@ -584,18 +654,21 @@ def _train_loop(run: _Run, optimizer, scheduler, progress, checkpoint_dir, writt
             tokens += real_tokens
             chosen_all.append(result.chosen_rewards.float().cpu())
             rejected_all.append(result.rejected_rewards.float().cpu())
+            numbers.append(micro[position])
         if ranks.several:
-            shares = ranks.gather((loss_sum, tokens, chosen_all, rejected_all, diverged))
+            shares = ranks.gather((loss_sum, tokens, chosen_all, rejected_all, diverged, numbers))
             loss_sum = sum(share[0] for share in shares)
             tokens = sum(share[1] for share in shares)
             chosen_all = [t for share in shares for t in share[2]]
             rejected_all = [t for share in shares for t in share[3]]
             diverged = next((share[4] for share in shares if share[4] is not None), None)
+            numbers = [n for share in shares for n in share[5]]
         if diverged is not None:
             raise TrainingDiverged(
                 f"DPO loss became {diverged} at step {run.step + 1} of {run.total_steps} "
                 f"(learning_rate={learning_rate:g}, beta={config.beta}); lower the learning rate"
             )
+        _keep_last_epoch(run, numbers, chosen_all, rejected_all)
         ranks.sum_gradients(params)
         if config.max_grad_norm > 0:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
@@ -632,6 +705,24 @@ def _train_loop(run: _Run, optimizer, scheduler, progress, checkpoint_dir, writt
                 _write_checkpoint(Path(checkpoint_dir), run, optimizer, scheduler, fingerprint, data_hash, adapter)
             )
         reporter.send(run.step, **fields)
+
+
+def _keep_last_epoch(run: _Run, numbers: list[int], chosen: list, rejected: list) -> None:
+    """Record this step's rewards of the forward passes that belong to the last epoch.
+
+    Keyed by batch, so that each pair counts once even where max_steps ends a run in the middle
+    of an epoch (a batch seen twice in the window keeps its later scores); several ranks' parts
+    of one micro-batch are joined.
+    """
+    parts: dict[int, tuple[list[float], list[float]]] = {}
+    for number, c, r in zip(numbers, chosen, rejected, strict=True):
+        if number < run.last_epoch_from:
+            continue
+        kept_c, kept_r = parts.setdefault(number, ([], []))
+        kept_c.extend(c.tolist())
+        kept_r.extend(r.tolist())
+    for number, values in parts.items():
+        run.last_epoch[run.micro_batch(number)[0]] = values
 
 
 def _evaluate_heldout(run: _Run, progress) -> dict:
@@ -703,6 +794,7 @@ def _write_checkpoint(root: Path, run: _Run, optimizer, scheduler, fingerprint, 
             "base_fingerprint": fingerprint,
             "parent_adapter": str(adapter) if adapter is not None else None,
             "history": run.history,
+            "last_epoch": {str(batch): values for batch, values in run.last_epoch.items()},
         }
         (staging / CHECKPOINT_STATE).write_text(json.dumps(_jsonable(state), indent=1))
     # Older checkpoints are superseded; keep the last few in case the newest is damaged.
@@ -735,3 +827,4 @@ def _restore_checkpoint(folder: Path, state: dict, run: _Run, optimizer, schedul
     run.ref = {name: (c.cpu(), r.cpu()) for name, (c, r) in saved["reference"].items()}
     run.step = int(state["step"])
     run.history = list(state["history"])
+    run.last_epoch = {int(batch): (c, r) for batch, (c, r) in state.get("last_epoch", {}).items()}

@@ -97,3 +97,24 @@ def test_a_config_file_that_is_not_a_json_object_is_bad_input(tiny_model, tmp_pa
     )
     assert refused.returncode == 2
     assert "must be one JSON object" in refused.stderr
+
+
+def test_the_length_aware_losses_are_flags_and_a_run_that_learned_nothing_says_so(tiny_model, tmp_path):
+    rows = _write_rows(tmp_path / "rows.jsonl", polite_rude_pairs(8))
+    trained = _engine(
+        "dpo", "--source", tiny_model, "--rows", str(rows), "--output-dir", str(tmp_path / "rdpo"), "--quiet",
+        "--loss-type", "rdpo", "--length-alpha", "-0.02", "--learning-rate", "1e-9", "--lora-r", "4",
+    )
+    assert trained.returncode == 0, trained.stderr
+    meta = json.loads((tmp_path / "rdpo" / "prefloop.json").read_text())
+    assert meta["hyperparameters"]["loss_type"] == "rdpo" and meta["hyperparameters"]["length_alpha"] == -0.02
+    result = json.loads(trained.stdout)
+    assert "training accuracy stayed at chance" in result["warning"]
+    assert f"warning: {result['warning']}" in trained.stderr
+
+    simpo = _engine(
+        "dpo", "--source", tiny_model, "--rows", str(rows), "--output-dir", str(tmp_path / "simpo"), "--quiet",
+        "--loss-type", "simpo", "--beta", "2", "--simpo-gamma", "1", "--lora-r", "4", "--max-steps", "1",
+    )
+    assert simpo.returncode == 0, simpo.stderr
+    assert json.loads((tmp_path / "simpo" / "prefloop.json").read_text())["hyperparameters"]["simpo_gamma"] == 1.0

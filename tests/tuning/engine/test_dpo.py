@@ -246,7 +246,7 @@ def test_dpo_teaches_the_default_model_politeness_and_a_follow_up_starts_from_ze
     assert first["rewards/chosen"] == 0.0 and first["rewards/rejected"] == 0.0
 
 
-# -- length-aware losses -------------------------------------------------------------------------
+# -- length-aware losses, training metrics, the learned-nothing warning -------------------------
 
 
 def test_simpo_trains_without_a_reference_pass(tiny_model, tmp_path):
@@ -287,3 +287,75 @@ def test_rdpo_trains_and_its_first_loss_carries_the_length_term(tiny_model, tmp_
     assert first["loss"] == pytest.approx(expected, rel=1e-5)
     assert first["loss"] > math.log(2)
     assert result["history"][-1]["loss"] < first["loss"]
+
+
+def test_a_tie_counts_half_in_the_training_accuracy(tiny_model, tmp_path):
+    result = train_dpo(source=tiny_model, rows=polite_rude_pairs(8), output_dir=tmp_path / "out", config=FAST)
+    # A fresh adapter starts as its reference: every pair of the first step is a tie.
+    assert result["history"][0]["rewards/margins"] == 0.0
+    assert result["history"][0]["rewards/accuracies"] == 0.5
+
+
+def test_the_final_training_metrics_cover_every_pair_of_the_last_epoch(tiny_model, tmp_path):
+    # 12 pairs in 3 batches of 4, two epochs: the last epoch is the last 3 steps.
+    result = train_dpo(
+        source=tiny_model, rows=polite_rude_pairs(12), output_dir=tmp_path / "out", config={**FAST, "epochs": 2}
+    )
+    metrics, last_epoch = result["metrics"], result["history"][-3:]
+    assert result["steps"] == 6 and metrics["last_epoch/pairs"] == 12
+    assert metrics["last_epoch/accuracy"] == pytest.approx(sum(e["rewards/accuracies"] for e in last_epoch) / 3)
+    assert metrics["last_epoch/margin"] == pytest.approx(sum(e["rewards/margins"] for e in last_epoch) / 3)
+    assert metrics["last_epoch/accuracy_low"] <= metrics["last_epoch/accuracy"] <= metrics["last_epoch/accuracy_high"]
+    # The last step's figures stay under their old names for the callers that read them.
+    assert metrics["rewards/accuracies"] == result["history"][-1]["rewards/accuracies"]
+
+
+def test_a_run_resumed_from_a_checkpoint_reports_the_same_last_epoch(tiny_model, tmp_path):
+    rows = polite_rude_pairs(12)
+    config = {**FAST, "epochs": 2, "checkpoint_every": 5}
+    whole = train_dpo(source=tiny_model, rows=rows, output_dir=tmp_path / "whole", config=config, checkpoint_dir=tmp_path / "ck1")
+    with pytest.raises(Cancelled):
+        train_dpo(
+            source=tiny_model, rows=rows, output_dir=tmp_path / "split", config=config, checkpoint_dir=tmp_path / "ck2",
+            progress=_keep_checkpoint_and_stop(tmp_path / "ck2" / "step-000005", tmp_path / "kept", at_step=5),
+        )
+    resumed = train_dpo(source=tiny_model, rows=rows, output_dir=tmp_path / "split", config=config, resume_from=tmp_path / "kept")
+    assert resumed["metrics"]["last_epoch/pairs"] == 12
+    for key in ("last_epoch/accuracy", "last_epoch/margin"):
+        assert resumed["metrics"][key] == pytest.approx(whole["metrics"][key], abs=1e-6)
+
+
+def test_training_that_learns_nothing_ends_with_a_plain_warning(tiny_model, tmp_path):
+    # A learning rate of 1e-9 leaves the adapter where it started: every pair stays near a tie.
+    result = train_dpo(
+        source=tiny_model,
+        rows=polite_rude_pairs(16),
+        output_dir=tmp_path / "out",
+        config={**FAST, "learning_rate": 1e-9, "epochs": 2},
+    )
+    assert result["warning"].startswith("training accuracy stayed at chance (0.")
+    assert "16 pairs" in result["warning"]
+    assert "the adapter learned nothing measurable" in result["warning"]
+    assert result["metrics"]["last_epoch/accuracy_low"] <= 0.5
+
+
+def test_random_labels_end_with_the_warning_too(tiny_model, tmp_path):
+    import random
+
+    rows = polite_rude_pairs(16)
+    # Each pair's chosen and rejected swapped at random: nothing consistent to learn. A few
+    # steps at a moderate rate cannot memorise 16 arbitrary pairs.
+    swapped = [
+        {**row, "chosen": row["rejected"], "rejected": row["chosen"]} if random.Random(n).random() < 0.5 else row
+        for n, row in enumerate(rows)
+    ]
+    result = train_dpo(source=tiny_model, rows=swapped, output_dir=tmp_path / "out", config={**FAST, "learning_rate": 1e-4})
+    assert result["warning"] is not None and "chance" in result["warning"]
+
+
+def test_training_that_learns_gives_no_warning(tiny_model, tmp_path):
+    result = train_dpo(
+        source=tiny_model, rows=polite_rude_pairs(24), output_dir=tmp_path / "out", config={**FAST, "epochs": 4}
+    )
+    assert result["warning"] is None
+    assert result["metrics"]["last_epoch/accuracy_low"] > 0.5

@@ -59,6 +59,10 @@ def _assert_same_training(one: dict, two: dict, one_dir: Path, two_dir: Path, *,
         for key in ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "grad_norm"):
             assert together[key] == pytest.approx(alone[key], rel=tolerance, abs=tolerance), key
         assert together["rewards/accuracies"] == alone["rewards/accuracies"]
+    # The ranks' shares of the last epoch join into the very pairs one process scored.
+    assert two["metrics"]["last_epoch/pairs"] == one["metrics"]["last_epoch/pairs"]
+    for key in ("last_epoch/accuracy", "last_epoch/margin"):
+        assert two["metrics"][key] == pytest.approx(one["metrics"][key], rel=tolerance, abs=tolerance), key
     weights_one, weights_two = _weights(one_dir), _weights(two_dir)
     assert weights_one.keys() == weights_two.keys()
     for name, tensor in weights_one.items():
