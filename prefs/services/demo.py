@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 
 from prefs.hashing import messages_hash, pair_hash
 from prefs.models import Comparison, Project, Prompt
 from prefs.services.comparisons import CandidateSpec, comparison_create, prompt_get_or_create
-from prefs.services.users import user_create_or_update
+from prefs.services.users import user_create_if_missing
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 DEMO_PROJECT = "Demo: a helpful, polite assistant"
@@ -38,10 +39,23 @@ def _rows(name: str) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def demo_seed() -> dict:
-    """Creates what is missing and leaves the rest; running it twice changes nothing."""
+class DemoError(RuntimeError):
+    pass
+
+
+def demo_seed(*, allow_production: bool = False) -> dict:
+    """Creates what is missing and leaves the rest; running it twice changes nothing.
+
+    Existing users are never changed: an `admin` made for real keeps its own password, not the
+    public demo one. With PREFLOOP_ENV=production it refuses unless allow_production is given.
+    """
     from tuning.models import BaseModel
 
+    if settings.PREFLOOP_ENV == "production" and not allow_production:
+        raise DemoError(
+            "PREFLOOP_ENV=production: the demo adds users with public passwords and demo data; "
+            "pass --allow-production if that is really intended"
+        )
     with transaction.atomic():
         base, _ = BaseModel.objects.get_or_create(
             name=DEFAULT_BASE_MODEL[0], defaults={"source": DEFAULT_BASE_MODEL[1]}
@@ -50,13 +64,19 @@ def demo_seed() -> dict:
             name=DEMO_PROJECT,
             defaults={"guidelines": DEMO_GUIDELINES, "overlap": 2, "base_model": base},
         )
+        created_users = []
         for username, role, password in DEMO_USERS:
-            user_create_or_update(
+            _, created = user_create_if_missing(
                 username=username,
                 role=role,
                 password=password,
                 project_ids=[project.pk] if role == "reviewer" else [],
+                # The demo's passwords are public and printed; a deployment's stricter
+                # validators must not stop the demo.
+                check_password=False,
             )
+            if created:
+                created_users.append(username)
 
         added = 0
         known = set(Comparison.objects.filter(project=project).values_list("pair_hash", flat=True))
@@ -87,4 +107,5 @@ def demo_seed() -> dict:
         "project": project,
         "added_comparisons": added,
         "users": [(u, p) for u, _, p in DEMO_USERS],
+        "created_users": created_users,
     }

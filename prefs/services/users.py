@@ -88,6 +88,27 @@ def user_create_or_update(
     return user, created, generated
 
 
+def user_create_if_missing(
+    *,
+    username: str,
+    role: str,
+    password: str,
+    project_ids: Iterable[int] = (),
+    check_password: bool = True,
+) -> tuple[object, bool]:
+    """Creates the user unless one of that name exists; an existing user is left exactly as it
+    is (password, role, projects), so a known demo password never replaces a real one."""
+    User = get_user_model()
+    name = _check_username(username or "")
+    existing = User._default_manager.filter(**{User.USERNAME_FIELD: name}).first()
+    if existing is not None:
+        return existing, False
+    user, created, _ = user_create_or_update(
+        username=name, role=role, password=password, project_ids=project_ids, check_password=check_password
+    )
+    return user, created
+
+
 def user_token(*, user) -> str:
     token, _ = Token.objects.get_or_create(user=user)
     return token.key

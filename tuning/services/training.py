@@ -105,7 +105,12 @@ def run_dpo(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome:
         from tuning.engine.dpo import train_dpo
 
         result = train_dpo(progress=reporter.callback_for(0.0, 1.0, TRAIN_PHASES), **inputs)
+    # The engine's plain sentence when training accuracy stayed at chance; the job page shows it.
+    warning = result.get("warning")
+    if warning:
+        reporter.log(f"warning: {warning}")
     summary = {
+        "warning": warning,
         "metrics": result.get("metrics", {}),
         "steps": result.get("steps"),
         "data": result.get("data", {}),

@@ -1,15 +1,24 @@
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from prefs.services.demo import DEMO_USERS, demo_seed
+from prefs.services.demo import DEMO_USERS, DemoError, demo_seed
 
 
 class Command(BaseCommand):
     help = "Idempotent: the demo project, demo users, prompts and candidate pairs, ready to review."
 
-    def handle(self, *args, **options):
-        result = demo_seed()
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--allow-production", action="store_true",
+            help="run even with PREFLOOP_ENV=production (adds users with the public demo passwords)",
+        )
+
+    def handle(self, *args, allow_production, **options):
+        try:
+            result = demo_seed(allow_production=allow_production)
+        except DemoError as exc:
+            raise CommandError(str(exc)) from exc
         project = result["project"]
         self.stdout.write(
             f"Demo project {project.pk} ({project.name}): "
@@ -17,4 +26,8 @@ class Command(BaseCommand):
             f"{project.comparisons.count()} in all."
         )
         for username, role, password in DEMO_USERS:
-            self.stdout.write(f"  {role:<8} {username} / {password}")
+            if username in result["created_users"]:
+                self.stdout.write(f"  {role:<8} {username} / {password}")
+            else:
+                # Its password may be a real one now: never printed, never changed.
+                self.stdout.write(f"  {role:<8} {username} (existed already; left as it was)")

@@ -4,7 +4,7 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import authenticate
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from prefs.models import Comparison, Project, Prompt
 from prefs.services.assignment import comparison_next_for
@@ -26,3 +26,31 @@ def test_seed_demo_is_idempotent_and_ready_to_review():
     assert admin is not None and admin.is_staff
     assert comparison_next_for(reviewer=alice, project=project) is not None
     assert "alice / prefloop-review" in out.getvalue()
+
+
+def test_seed_demo_never_changes_an_existing_user(django_user_model):
+    # An admin made for real, before anyone ran the demo on this database.
+    django_user_model.objects.create_user("admin", password="a-real-admin-password", is_staff=True)
+    django_user_model.objects.create_user("alice", password="alices-own-password")
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+
+    assert authenticate(username="admin", password="prefloop-admin") is None
+    assert authenticate(username="admin", password="a-real-admin-password") is not None
+    assert authenticate(username="alice", password="alices-own-password") is not None
+    # Neither role nor projects changed either; the new demo users are made as before.
+    assert not django_user_model.objects.get(username="alice").is_superuser
+    assert not Project.objects.get().reviewers.filter(username="alice").exists()
+    assert authenticate(username="bob", password="prefloop-review") is not None
+    assert "admin / prefloop-admin" not in out.getvalue()
+    assert "admin (existed already; left as it was)" in out.getvalue()
+
+
+def test_seed_demo_refuses_in_production_unless_told_it_is_intended(settings, django_user_model):
+    settings.PREFLOOP_ENV = "production"
+    with pytest.raises(CommandError, match="--allow-production"):
+        call_command("seed_demo", stdout=StringIO())
+    assert not django_user_model.objects.exists() and not Project.objects.exists()
+
+    call_command("seed_demo", "--allow-production", stdout=StringIO())
+    assert authenticate(username="alice", password="prefloop-review") is not None

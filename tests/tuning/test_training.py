@@ -1,0 +1,46 @@
+"""Training jobs: a run that learned nothing says so on the job's page."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from tests.tuning.factories import frozen_set
+from tuning.models import Job
+from tuning.services.launch import job_launch
+from tuning.services.runner import job_run
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dpo_job_that_learned_nothing_ends_with_a_warning_on_its_page(tuning_project, admin_user, client):
+    job = job_launch(
+        kind="dpo",
+        project=tuning_project,
+        created_by=admin_user,
+        preference_set_id=frozen_set(tuning_project).pk,
+        # A learning rate of 1e-9 leaves the adapter where it started.
+        params={"learning_rate": 1e-9, "batch_size": 4, "evaluate": False},
+    )
+    assert job_run(job_id=job.pk, worker="test") == Job.State.SUCCEEDED
+    job.refresh_from_db()
+    warning = job.result["warning"]
+    assert warning.startswith("training accuracy stayed at chance")
+    assert f"warning: {warning}" in job.log_tail
+    client.force_login(admin_user)
+    page = client.get(reverse("tuning-job", args=[job.pk])).content.decode()
+    assert "the adapter learned nothing measurable" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dpo_job_that_learned_shows_no_warning(tuning_project, admin_user):
+    job = job_launch(
+        kind="dpo",
+        project=tuning_project,
+        created_by=admin_user,
+        preference_set_id=frozen_set(tuning_project).pk,
+        params={"learning_rate": 1e-2, "epochs": 6, "batch_size": 4, "lora_r": 4, "evaluate": False},
+    )
+    assert job_run(job_id=job.pk, worker="test") == Job.State.SUCCEEDED
+    job.refresh_from_db()
+    assert job.result["warning"] is None
+    assert job.result["metrics"]["last_epoch/accuracy_low"] > 0.5
