@@ -41,3 +41,18 @@ def test_a_bad_value_is_refused_with_the_field_and_the_reason(raw, field, messag
     _, errors = params_clean(kind="dpo", raw=raw)
     assert [e.field for e in errors] == [field]
     assert message in errors[0].message
+
+
+def test_the_launch_form_offers_the_length_aware_losses_with_their_settings():
+    from tuning.engine.losses import LOSS_TYPES
+
+    spec = {param.name: param for param in SPECS["dpo"]}
+    assert {"simpo", "rdpo"} <= set(spec["loss_type"].choices) <= set(LOSS_TYPES)
+    assert "simpo only" in spec["simpo_gamma"].help and "rdpo only" in spec["length_alpha"].help
+    cleaned, errors = params_clean(
+        kind="dpo", raw={"loss_type": "rdpo", "length_alpha": "-0.02", "simpo_gamma": "1.25"}
+    )
+    assert errors == []
+    assert cleaned["loss_type"] == "rdpo" and cleaned["length_alpha"] == -0.02 and cleaned["simpo_gamma"] == 1.25
+    _, errors = params_clean(kind="dpo", raw={"length_alpha": 5})
+    assert [e.field for e in errors] == ["params.length_alpha"]

@@ -1,4 +1,4 @@
-"""Training jobs: a run that learned nothing says so on the job's page."""
+"""Training jobs: the launch form's settings reach the engine; a run that learned nothing says so."""
 
 from __future__ import annotations
 
@@ -6,9 +6,27 @@ import pytest
 from django.urls import reverse
 
 from tests.tuning.factories import frozen_set
+from tuning.engine.dpo import DPOConfig
 from tuning.models import Job
 from tuning.services.launch import job_launch
+from tuning.services.params import params_clean
 from tuning.services.runner import job_run
+from tuning.services.training import dpo_config
+
+
+def test_the_length_aware_settings_of_the_form_reach_the_engine():
+    params, errors = params_clean(kind="dpo", raw={"loss_type": "simpo", "beta": 2.0, "simpo_gamma": 1.0, "length_alpha": -0.05})
+    assert errors == []
+    config = DPOConfig.from_value(dpo_config(params, n_rows=40, checkpoints=False))
+    config.check()
+    assert (config.loss_type, config.beta, config.simpo_gamma, config.length_alpha) == ("simpo", 2.0, 1.0, -0.05)
+
+
+def test_a_job_queued_before_a_setting_existed_runs_with_its_default():
+    params, _ = params_clean(kind="dpo", raw={})
+    old = {key: value for key, value in params.items() if key not in ("simpo_gamma", "length_alpha")}
+    config = dpo_config(old, n_rows=4, checkpoints=False)
+    assert config["simpo_gamma"] == params["simpo_gamma"] and config["length_alpha"] == params["length_alpha"]
 
 
 @pytest.mark.django_db(transaction=True)

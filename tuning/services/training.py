@@ -10,6 +10,7 @@ from tuning.engine.errors import BadInput
 from tuning.models import Adapter, Job
 from tuning.services.adapters import adapter_local_dir
 from tuning.services.data import preference_rows
+from tuning.services.params import param_defaults
 from tuning.services.progress import JobReporter
 from tuning.services.runner import Outcome
 
@@ -38,9 +39,13 @@ def _train_rows(job: Job) -> list[dict]:
 
 
 def dpo_config(params: dict, *, n_rows: int, checkpoints: bool) -> dict:
+    # A job queued before a setting existed runs with that setting's default.
+    params = param_defaults("dpo") | params
     return {
         "beta": params["beta"],
         "loss_type": params["loss_type"],
+        "simpo_gamma": params["simpo_gamma"],
+        "length_alpha": params["length_alpha"],
         "learning_rate": params["learning_rate"],
         "epochs": params["epochs"],
         "max_steps": params["max_steps"],
