@@ -128,7 +128,7 @@ def rejection_sample(
     ready as DPO rows — and their texts under ``chosen_text`` / ``rejected_text``).
     """
     from tuning.engine.adapters import check_adapter_base, check_adapter_folder
-    from tuning.engine.chat import check_messages
+    from tuning.engine.chat import check_messages, with_system_prompt
     from tuning.engine.fsutil import check_output_dir
     from tuning.engine.generation import generate_with
     from tuning.engine.loading import load_policy
@@ -164,8 +164,10 @@ def rejection_sample(
         progress=progress,
     )
     del model
+    # The reward sees each answer in the conversation it was sampled in, system prompt included:
+    # an answer to "be brief" scored as if nobody had asked would be judged on the wrong question.
     items = [
-        {"prompt": prompt, "response": sample["text"]}
+        {"prompt": with_system_prompt(prompt, config.system_prompt), "response": sample["text"]}
         for prompt, samples in zip(prompts, generated, strict=True)
         for sample in samples
     ]

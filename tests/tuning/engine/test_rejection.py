@@ -65,6 +65,24 @@ def test_sft_mode_needs_an_output_folder_and_prompts(tiny_model, trained_adapter
         rejection_sample(source=tiny_model, adapter=None, prompts=PROMPTS, reward=reward, config={"mode": "best"})
 
 
+def test_answers_are_scored_in_the_conversation_they_were_sampled_in_system_prompt_included(tiny_model, trained_adapter):
+    from tuning.engine.chat import with_system_prompt
+    from tuning.engine.reward import score
+
+    reward = {"kind": "implicit", "adapter": trained_adapter, "beta": 0.1}
+    system = "Answer in one short, polite sentence."
+    result = rejection_sample(
+        source=tiny_model, adapter=None, prompts=PROMPTS, reward=reward,
+        config={"n": 2, "mode": "pairs", "max_new_tokens": 6, "seed": 2, "system_prompt": system},
+    )
+    items = [{"prompt": prompt, "response": s["text"]} for prompt, group in zip(PROMPTS, result["samples"], strict=True) for s in group]
+    got = [s["reward"] for group in result["samples"] for s in group]
+    with_system = score(source=tiny_model, reward=reward, items=[{**i, "prompt": with_system_prompt(i["prompt"], system)} for i in items])
+    without = score(source=tiny_model, reward=reward, items=items)
+    assert got == pytest.approx(with_system)
+    assert got != pytest.approx(without)
+
+
 def test_the_distribution_summary():
     stats = distribution([1.0, 2.0, 3.0, 4.0, 5.0])
     assert stats["mean"] == 3.0 and stats["min"] == 1.0 and stats["max"] == 5.0
