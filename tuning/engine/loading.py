@@ -189,6 +189,11 @@ def load_base(
     """
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
+    from tuning.engine.threads import configure_torch_threads
+
+    # Every engine entry point (training, generation, scoring, evaluation, the command line)
+    # loads its model here, so this one call sizes torch's CPU threads for all of them.
+    configure_torch_threads()
     folder = materialise(source, cache_dir=cache_dir)
     device, dtype = resolve_device_dtype(device, dtype)
     tokenizer = load_tokenizer(folder)

@@ -63,6 +63,10 @@ def log_compute(reporter: JobReporter) -> None:
     """Where the work runs: a job log should say why it was fast or slow."""
     import torch
 
+    from tuning.engine.threads import configure_torch_threads
+
+    # Sized as the engine will size it, so that the line below says what training will use.
+    configure_torch_threads()
     if torch.cuda.is_available():
         where = f"CUDA ({torch.cuda.get_device_name(0)})"
     else:
