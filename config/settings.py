@@ -144,13 +144,15 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Django's four checks; they run in the admin's forms, the password change page and
+# Django's four checks; they run in the admin's forms, the account page's password change and
 # `create_user` (whose --force skips them for a known demo password).
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Checks nothing: Django tells it about every password change, and it revokes the API tokens.
+    {"NAME": "prefs.passwords.RevokeTokensOnPasswordChange"},
 ]
 # The throttle comes first: it authenticates nobody, but refuses a name or account with too many
 # failed log-ins before ModelBackend checks the password, on every login form (prefs/login_throttle.py).

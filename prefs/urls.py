@@ -1,12 +1,14 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from prefs.views import auth, data, home, projects, review, stats
+from prefs.views import account, auth, data, home, projects, review, stats
 
 urlpatterns = [
     path("", home.home, name="home"),
     path("login/", auth.SiteLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/", account.account, name="prefs-account"),
+    path("account/token/revoke/", account.account_token_revoke, name="prefs-account-token-revoke"),
     path("projects/new/", projects.project_new, name="prefs-project-new"),
     path("projects/<id:project_id>/settings/", projects.project_settings, name="prefs-project-settings"),
     path("projects/<id:project_id>/review/", review.review_page, name="prefs-review"),

@@ -1,8 +1,9 @@
 from django.urls import path
 
-from prefs.api import data, projects, review, stats
+from prefs.api import auth, data, projects, review, stats
 
 urlpatterns = [
+    path("auth/token/", auth.TokenView.as_view(), name="api-auth-token"),
     path("projects/<id:project_id>/next/", review.NextView.as_view(), name="api-project-next"),
     path(
         "assignments/<id:assignment_id>/judgment/",

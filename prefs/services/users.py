@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import secrets
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
@@ -49,13 +51,15 @@ def user_create_or_update(
     password: str | None = None,
     project_ids: Iterable[int] = (),
     check_password: bool = True,
+    keep_tokens: bool = False,
 ) -> tuple[object, bool, str | None]:
     """Creates the user or updates role, password and projects.
 
     Returns (user, created, generated_password); a new user given no password gets a random
     one, returned so the caller can show it once. The name must pass Django's username checks
     and the password AUTH_PASSWORD_VALIDATORS; check_password=False skips the latter, for
-    tests and demos that want a known weak password.
+    tests and demos that want a known weak password. A new password revokes an existing
+    user's API tokens unless keep_tokens.
     """
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
@@ -68,7 +72,7 @@ def user_create_or_update(
 
     User = get_user_model()
     generated = None
-    with transaction.atomic():
+    with transaction.atomic(), keeping_tokens(keep_tokens):
         user, created = User.objects.get_or_create(**{User.USERNAME_FIELD: username})
         user.is_staff = user.is_superuser = role == "admin"
         if password:
@@ -112,3 +116,37 @@ def user_create_if_missing(
 def user_token(*, user) -> str:
     token, _ = Token.objects.get_or_create(user=user)
     return token.key
+
+
+def token_revoke(*, user) -> int:
+    """Deletes the user's API tokens; returns how many there were."""
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return deleted
+
+
+# Set while a password change that keeps the API tokens is being saved (see keeping_tokens).
+_KEEP_TOKENS: contextvars.ContextVar[bool] = contextvars.ContextVar("prefloop_keep_tokens", default=False)
+
+
+@contextmanager
+def keeping_tokens(keep: bool = True) -> Iterator[None]:
+    """Password changes saved inside this block leave the user's API tokens alone."""
+    reset = _KEEP_TOKENS.set(keep)
+    try:
+        yield
+    finally:
+        _KEEP_TOKENS.reset(reset)
+
+
+def tokens_revoke_on_password_change(*, user) -> None:
+    """Called for every saved password change (prefs.passwords): a changed password signs out
+    the user's API clients too, unless the change was made inside keeping_tokens()."""
+    if user.pk is not None and not _KEEP_TOKENS.get():
+        token_revoke(user=user)
+
+
+def user_password_change(*, user, password: str, keep_tokens: bool = False) -> None:
+    """Sets a new (already validated) password; revokes the API tokens unless keep_tokens."""
+    with keeping_tokens(keep_tokens):
+        user.set_password(password)
+        user.save(update_fields=["password"])

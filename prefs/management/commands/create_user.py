@@ -21,11 +21,16 @@ class Command(BaseCommand):
             "--force", action="store_true",
             help="accept a password that fails the password validators (tests, demos)",
         )
+        parser.add_argument(
+            "--keep-tokens", action="store_true",
+            help="a new --password for an existing user keeps their API tokens (revoked otherwise)",
+        )
 
-    def handle(self, *args, name, role, password, projects, token, force, **options):
+    def handle(self, *args, name, role, password, projects, token, force, keep_tokens, **options):
         try:
             user, created, generated = user_create_or_update(
-                username=name, role=role, password=password, project_ids=projects, check_password=not force
+                username=name, role=role, password=password, project_ids=projects,
+                check_password=not force, keep_tokens=keep_tokens,
             )
         except UserError as exc:
             raise CommandError(str(exc)) from exc

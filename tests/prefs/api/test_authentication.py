@@ -35,3 +35,20 @@ def test_a_deactivated_users_token_is_refused(reviewer, project):
     response = _get(key, f"/api/v1/projects/{project.pk}/next/")
     assert response.status_code == 401
     assert response.json()["detail"] == "User inactive or deleted."
+
+
+def test_a_client_revokes_its_own_token(django_user_model):
+    user = django_user_model.objects.create_user("scripted", password="x" * 12)
+    token = Token.objects.create(user=user)
+    other = Token.objects.create(user=django_user_model.objects.create_user("other", password="y" * 12))
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    assert api.delete("/api/v1/auth/token/").status_code == 204
+    assert api.get("/api/v1/projects/").status_code == 401
+    # Only the caller's own token; another user's keeps working.
+    assert Token.objects.filter(key=other.key).exists()
+
+
+def test_revoking_needs_a_signed_in_client(db):
+    assert APIClient().delete("/api/v1/auth/token/").status_code == 401

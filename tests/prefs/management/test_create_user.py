@@ -86,3 +86,16 @@ def test_names_with_markup_or_control_characters_are_refused(name):
 def test_a_right_to_left_override_is_named_in_the_error():
     with pytest.raises(CommandError, match=r"U\+202E \(RIGHT-TO-LEFT OVERRIDE\)"):
         _run("evil\u202egnp.exe", "--role", "reviewer")
+
+
+def test_a_new_password_revokes_the_users_api_tokens_unless_kept():
+    first = _run("ada", "--role", "admin", "--password", "first-pass", "--token")[-1]
+    _run("ada", "--role", "admin", "--password", "second-pass")
+    assert not Token.objects.filter(key=first).exists()
+
+    second = _run("ada", "--role", "admin", "--token")[-1]
+    _run("ada", "--role", "admin", "--password", "third-pass", "--keep-tokens")
+    assert Token.objects.filter(key=second).exists()
+    # A change of role alone leaves the token alone too.
+    _run("ada", "--role", "reviewer")
+    assert Token.objects.filter(key=second).exists()
