@@ -8,6 +8,7 @@ puts back on the form's fields.
 from __future__ import annotations
 
 from django import forms
+from django.db.models import Q
 
 from prefs.models import PreferenceSet, Project
 from tuning.models import Adapter, Job
@@ -90,6 +91,57 @@ class LaunchForm(forms.Form):
             self.fields[param.name] = _param_field(param)
             self.param_names.append(param.name)
         self.advanced_names = {p.name for p in SPECS[kind] if p.advanced}
+        if kind == Job.Kind.REJECTION_SAMPLING:
+            self._reward_picker(project)
+
+    def _reward_picker(self, project: Project | None) -> None:
+        """The scoring adapter as a list of the project's adapters, not an id to look up.
+
+        Its default is one that works: the adapter answers are sampled from when the project has
+        an active one, else the newest DPO adapter (implicit reward), else the newest reward model.
+        """
+        scorers = Adapter.objects.select_related("base_model", "project").order_by("-id")
+        if project is not None:
+            scorers = scorers.filter(base_model_id=project.base_model_id).filter(
+                Q(project=project) | Q(project__isnull=True)
+            )
+        policies = [a for a in scorers if a.kind == Adapter.Kind.POLICY]
+        rewards = [a for a in scorers if a.kind == Adapter.Kind.REWARD]
+        choices: list = [(_NONE, "— the adapter the answers are sampled from —")]
+        if policies:
+            choices.append(("DPO adapters (implicit reward)", [(a.pk, _adapter_label(a)) for a in policies]))
+        if rewards:
+            choices.append(("Reward models", [(a.pk, _adapter_label(a)) for a in rewards]))
+        initial = _NONE
+        if project is not None and project.active_adapter_id is None:
+            if policies:
+                initial = policies[0].pk
+            elif rewards:
+                initial = rewards[0].pk
+                self.fields["reward"].initial = "model"
+        if policies or rewards:
+            help_text = (
+                "What scores the answers: a DPO adapter (its implicit reward against its parent) or "
+                "a reward model. Empty: the adapter the answers are sampled from."
+            )
+        else:
+            help_text = (
+                "This project has no adapter to score answers with yet: train one with a DPO job "
+                "(or a reward model) first."
+            )
+        self.fields["reward_adapter"] = forms.TypedChoiceField(
+            choices=choices, coerce=int, empty_value=None, required=False, initial=initial,
+            label="Scored by", help_text=help_text,
+        )
+        self._reward_kinds = {a.pk: a.kind for a in policies + rewards}
+
+    def clean(self):
+        data = super().clean()
+        picked = data.get("reward_adapter") if self.kind == Job.Kind.REJECTION_SAMPLING else None
+        # The picked adapter says which reward it gives; the separate choice cannot contradict it.
+        if picked is not None and picked in self._reward_kinds:
+            data["reward"] = "model" if self._reward_kinds[picked] == Adapter.Kind.REWARD else "implicit"
+        return data
 
     def basic_fields(self):
         return [self[name] for name in self.fields if name not in self.advanced_names]

@@ -170,8 +170,9 @@ def _check_rejection(cleaned: dict, *, project, adapter, adapter_id, errors: lis
             errors.append(
                 ParamError(
                     "params.reward_adapter",
-                    "the implicit reward needs a DPO-trained adapter (give reward_adapter, or start "
-                    "from an adapter)",
+                    "nothing scores the answers: pick a DPO adapter or a reward model to score with "
+                    "(reward_adapter), or sample from an adapter, whose implicit reward then scores; "
+                    "a project without adapters trains one with a DPO job first",
                 )
             )
         else:

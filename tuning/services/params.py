@@ -74,7 +74,12 @@ _EVALUATE = (
         label="Evaluate afterwards",
     ),
     Param("eval_max_prompts", "int", 20, "Held-out prompts the evaluation answers (the first ones).", label="Evaluation prompts", min=1, max=5000, advanced=True),
-    Param("eval_max_new_tokens", "int", 128, "Longest evaluation answer, in tokens.", label="Evaluation answer length", min=1, max=8192, advanced=True),
+    Param(
+        "eval_max_new_tokens", "int", 384,
+        "Longest evaluation answer, in tokens: room for the default model's answers to finish "
+        "(one cut off reads as unfinished to reviewers; the evaluation page marks it).",
+        label="Evaluation answer length", min=1, max=8192, advanced=True,
+    ),
     Param(
         "baseline_base", "bool", True,
         "Also pit the new adapter against the bare base model (when it did not start from it).",
@@ -169,12 +174,13 @@ SPECS: dict[str, tuple[Param, ...]] = {
         Param(
             "reward_adapter", "int", None,
             "The adapter that scores: a DPO adapter for implicit (empty: the input adapter), a "
-            "reward-model adapter for model.",
-            nullable=True, min=1,
+            "reward-model adapter for model. The launch form lists the project's adapters.",
+            label="Scored by", nullable=True, min=1,
         ),
         Param("reward_beta", "float", 0.1, "Beta of the implicit reward.", min=1e-6, max=100.0, advanced=True),
         Param("split", "choice", "train", "Which of the project's prompts to sample for.", choices=("train", "heldout", "all")),
-        Param("max_prompts", "int", 64, "Most prompts sampled (the first ones).", min=1, max=100_000),
+        # 8 prompts x 4 answers: two generation batches, a run of minutes on a CPU.
+        Param("max_prompts", "int", 8, "Most prompts sampled (the first ones).", min=1, max=100_000),
         _TEMPERATURE,
         _TOP_P,
         _MAX_NEW,
