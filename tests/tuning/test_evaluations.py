@@ -59,7 +59,9 @@ def test_the_win_rate_counts_reviewers_blind_verdicts_whatever_side_they_saw(eva
     _judge(dan, tuning_project, lambda arm: "both_bad")
     arms = {arm["arm"]: arm for arm in evaluation_summary(evaluation)["arms"]}
     # 3 held-out prompts: before gets 6 wins and 6 halves; base gets 3 wins, 3 losses, 6 halves.
-    assert arms["before"] == {"arm": "before", "label": "before (input adapter)", "pairs": 3, **win_rate(wins=6, losses=0, ties=6)}
+    assert {k: v for k, v in arms["before"].items() if k != "lc"} == {
+        "arm": "before", "label": "before (input adapter)", "pairs": 3, "identical": 0, **win_rate(wins=6, losses=0, ties=6)
+    }
     assert arms["before"]["rate"] == 0.75
     assert arms["base"]["rate"] == 0.5 and arms["base"]["low"] < 0.5 < arms["base"]["high"]
 
@@ -67,6 +69,7 @@ def test_the_win_rate_counts_reviewers_blind_verdicts_whatever_side_they_saw(eva
 def test_with_no_verdicts_yet_the_rate_is_unknown_and_the_interval_is_everything(evaluation):
     arms = evaluation_summary(evaluation)["arms"]
     assert [(a["arm"], a["rate"], a["low"], a["high"]) for a in arms] == [("before", None, 0.0, 1.0), ("base", None, 0.0, 1.0)]
+    assert [a["lc"]["rate"] for a in arms] == [None, None]
 
 
 def test_the_page_and_the_api_show_after_beside_each_opponent_per_prompt(evaluation, admin_user, tuning_project, reviewer):
@@ -89,3 +92,87 @@ def test_the_page_and_the_api_show_after_beside_each_opponent_per_prompt(evaluat
     next_pair.force_authenticate(reviewer)
     shown = next_pair.get(f"/api/v1/projects/{tuning_project.pk}/next/").json()
     assert "v2" not in str(shown) and "adapter" not in str(shown)
+
+
+def test_the_length_controlled_win_rate_stands_beside_the_raw_one(evaluation, tuning_project, django_user_model):
+    alice, bob = make_reviewers(django_user_model, tuning_project, 2)
+    _judge(alice, tuning_project, lambda arm: "after")
+    _judge(bob, tuning_project, lambda arm: "after" if arm == "before" else "tie")
+    arms = {arm["arm"]: arm for arm in evaluation_summary(evaluation)["arms"]}
+    assert arms["before"]["rate"] == 1.0 and arms["before"]["lc"]["rate"] > 0.9
+    assert arms["base"]["lc"]["low"] <= arms["base"]["lc"]["rate"] <= arms["base"]["lc"]["high"]
+
+
+def _page(admin_user, evaluation) -> str:
+    from django.test import Client
+
+    web = Client()
+    web.force_login(admin_user)
+    return web.get(f"/evaluations/{evaluation.pk}/").content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_adapter_that_answers_as_before_counts_as_ties_and_shows_no_measurable_change(tuning_project, admin_user, reviewer, tmp_path):
+    from tuning.engine.adapters import new_adapter
+    from tuning.models import Job, JobEvent
+    from tuning.services.adapters import adapter_register
+    from tuning.services.runner import job_run
+
+    # A fresh adapter computes exactly what the base does: every answer matches before's.
+    new_adapter(source=tuning_project.base_model.source, output_dir=tmp_path / "fresh", lora={"r": 4, "alpha": 8})
+    fresh = adapter_register(folder=tmp_path / "fresh", base_model=tuning_project.base_model, project=tuning_project, name="v1")
+    job = job_launch(kind="evaluate", project=tuning_project, created_by=admin_user, adapter_id=fresh.pk, params={"eval_max_new_tokens": 8})
+    assert job_run(job_id=job.pk, worker="test") == Job.State.SUCCEEDED
+    evaluation = Evaluation.objects.get(job=job)
+    assert not EvaluationPair.objects.filter(evaluation=evaluation).exists()
+    assert not Comparison.objects.filter(project=tuning_project, origin=Comparison.Origin.EVALUATION).exists()
+    (before,) = evaluation_summary(evaluation)["arms"]
+    # 3 held-out prompts, each worth the project's overlap of verdicts, all ties.
+    ties = 3 * tuning_project.overlap
+    assert (before["arm"], before["identical"], before["rate"], before["ties"], before["n"]) == ("before", 3, 0.5, ties, ties)
+    assert before["lc"]["rate"] == pytest.approx(0.5)
+    assert evaluation.metrics["drift"]["mean_kl"] == 0.0
+    # The tiny random model never stops within 8 tokens: every answer was cut off, and admins see it.
+    assert evaluation.metrics["cut_off"] == {"after": 3, "before": 3}
+    page = _page(admin_user, evaluation)
+    assert "No measurable change" in page and "Promote v1 anyway" in page
+    assert 'class="primary">Promote' not in page
+    assert "Answers cut off by the length limit" in page
+    # The job said which phase it was in, in order.
+    phases = list(dict.fromkeys(
+        JobEvent.objects.filter(job=job, kind="log").exclude(data__phase="").order_by("id").values_list("data__phase", flat=True)
+    ))
+    assert phases[0] == "load"
+    job.refresh_from_db()
+    assert job.phase == "drift"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_answers_cut_off_by_the_limit_are_marked_for_admins_and_never_shown_to_reviewers(tuning_project, admin_user, reviewer):
+    from tests.tuning.factories import frozen_set
+    from tuning.models import Job
+    from tuning.services.runner import job_run
+
+    # A large learning rate moves the tiny model enough that before and after answer differently.
+    dpo = job_launch(
+        kind="dpo", project=tuning_project, created_by=admin_user, preference_set_id=frozen_set(tuning_project).pk,
+        params={"max_steps": 4, "batch_size": 2, "learning_rate": 0.05, "eval_max_new_tokens": 8},
+    )
+    assert job_run(job_id=dpo.pk, worker="test") == Job.State.SUCCEEDED
+    evaluate = Job.objects.get(source_job=dpo, kind=Job.Kind.EVALUATE)
+    assert job_run(job_id=evaluate.pk, worker="test") == Job.State.SUCCEEDED
+    evaluation = Evaluation.objects.get(job=evaluate)
+    pair = EvaluationPair.objects.filter(evaluation=evaluation).select_related("after_candidate").first()
+    assert pair.after_candidate.sampling["finish_reason"] == "length" and pair.after_candidate.sampling["tokens"] == 8
+    rows = evaluation_rows(evaluation)
+    assert rows[0]["after_cut_off"] == 8
+    assert "Cut off at the 8-token limit" in _page(admin_user, evaluation)
+    client = APIClient()
+    client.force_authenticate(reviewer)
+    shown = 0
+    while (response := client.get(f"/api/v1/projects/{tuning_project.pk}/next/")).status_code == 200:
+        body = str(response.json())
+        assert "finish_reason" not in body and "cut off" not in body.lower() and "tokens" not in body
+        client.post(f"/api/v1/assignments/{response.json()['assignment']}/judgment/", {"choice": "left"}, format="json")
+        shown += 1
+    assert shown >= 3

@@ -4,8 +4,12 @@ The evaluate job answers the project's held-out prompts with the new adapter ("a
 what it came from ("before"), plus optional baselines (the bare base model; the input adapter
 with a system prompt an admin wrote). Each (prompt, opponent) becomes an ordinary comparison in
 the review queue; reviewers never learn which side is which (sides are drawn per assignment).
-Automatic figures come with it: preference accuracy on pairs the adapter never trained on,
-reward margins, and the drift from the parent on everyday prompts.
+Automatic figures come with it: preference accuracy on pairs the adapter never trained on
+(split by which answer is the longer), reward margins, and the drift from the parent on everyday
+prompts. The job loads the base model once for all of it (``evaluate_outputs``).
+
+An opponent's answer identical to after's is not sent to reviewers (there is nothing to choose)
+but counts as ties in the win rate, as many as the verdicts the comparison would have had.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count
+from django.db.models.functions import Length
 
 from prefs.models import Choice, Comparison, Judgment, Prompt
 from prefs.services.comparisons import CandidateSpec, comparison_create
-from prefs.stats.winrate import win_rate
+from prefs.stats.winrate import length_controlled_win_rate, wilson_interval, win_rate
 from tuning.models import Evaluation, EvaluationPair, Job
 from tuning.services.adapters import adapter_local_dir
 from tuning.services.data import preference_rows
@@ -25,30 +30,44 @@ from tuning.services.progress import JobReporter
 from tuning.services.runner import Outcome, owned_atomic
 from tuning.services.sampling import model_label
 
-# How much of the job's progress bar each stage takes.
-STAGES = {"answers": (0.0, 0.6), "baselines": (0.6, 0.75), "accuracy": (0.75, 0.85), "drift": (0.85, 1.0)}
+# What each phase of the job costs, in seconds of the default model on one CPU core (measured,
+# see docs/evaluation.md): the progress bar gives each phase its share of the expected time, so
+# the job's ETA, extrapolated from the time measured so far, holds from phase to phase.
+LOAD_S = 3.0
+GENERATE_STEP_S = 0.2  # one decoding step of one batch of up to GENERATE_BATCH answers
+GENERATE_BATCH = 16
+ACCURACY_ROW_S = 1.0  # both answers of one pair, under after and before
+DRIFT_S = 60.0  # drift_kl on the shipped everyday prompts, 48 tokens each
 # Before, after and baselines are sampled alike (the engine's before/after defaults), seeded.
 TEMPERATURE = 0.7
 TOP_P = 0.95
 
 
-def _store_pairs(evaluation: Evaluation, arm: str, prompts, after_texts, other_texts, *, job: Job, other_label: str, other_adapter_id, sampling: dict) -> dict:
-    """Comparisons for one arm; identical answers are not sent (nothing to choose)."""
+def _candidate_sampling(sampling: dict, sample: dict, evaluation: Evaluation) -> dict:
+    # How the answer ended travels with it: "length" marks one cut off by max_new_tokens, which
+    # the evaluation page shows admins (reviewers never see a candidate's sampling).
+    return {**sampling, "evaluation": evaluation.pk, "tokens": sample["tokens"], "finish_reason": sample["finish_reason"]}
+
+
+def _store_pairs(evaluation: Evaluation, arm: str, prompts, after_samples, other_samples, *, job: Job, other_label: str, other_adapter_id, sampling: dict) -> dict:
+    """Comparisons for one arm; identical answers are not sent (nothing to choose) but counted:
+    each stands for as many ties as the verdicts its comparison would have had."""
     after = evaluation.after_adapter
     made = identical = 0
     with owned_atomic(job):
         existing = set(EvaluationPair.objects.filter(evaluation=evaluation, arm=arm).values_list("prompt_id", flat=True))
-        for prompt, after_text, other_text in zip(prompts, after_texts, other_texts, strict=True):
+        for prompt, after_sample, other_sample in zip(prompts, after_samples, other_samples, strict=True):
             if prompt.pk in existing:
                 continue
+            after_text, other_text = after_sample["text"], other_sample["text"]
             if after_text.strip() == other_text.strip():
                 identical += 1
                 continue
             comparison = comparison_create(
                 project=evaluation.project,
                 prompt=prompt,
-                a=CandidateSpec(after_text, source=after.name, adapter_id=after.pk, sampling={**sampling, "evaluation": evaluation.pk}),
-                b=CandidateSpec(other_text, source=other_label, adapter_id=other_adapter_id, sampling={**sampling, "evaluation": evaluation.pk}),
+                a=CandidateSpec(after_text, source=after.name, adapter_id=after.pk, sampling=_candidate_sampling(sampling, after_sample, evaluation)),
+                b=CandidateSpec(other_text, source=other_label, adapter_id=other_adapter_id, sampling=_candidate_sampling(sampling, other_sample, evaluation)),
                 origin=Comparison.Origin.EVALUATION,
             )
             EvaluationPair.objects.create(
@@ -60,29 +79,37 @@ def _store_pairs(evaluation: Evaluation, arm: str, prompts, after_texts, other_t
                 other_candidate=comparison.candidate_b,
             )
             made += 1
-    return {"comparisons": made, "identical": identical}
+    return {"comparisons": made, "identical": identical, "identical_ties": identical * evaluation.project.overlap}
 
 
-def _texts(rows: list, key: str | None = None) -> list[str]:
-    out = []
-    for row in rows:
-        value = row[key] if key is not None else row
-        if isinstance(value, list):
-            value = value[0]
-        if isinstance(value, dict):
-            value = value.get("text", "")
-        out.append(str(value))
-    return out
+def evaluation_phases(*, prompts: int, arms: list[str], max_new_tokens: int, rows: int) -> dict[str, tuple[float, float]]:
+    """Each phase of the evaluate job's one engine call -> its share of the progress bar.
+
+    Shares follow the expected seconds of each phase (the constants above), so the bar moves at
+    an even pace and the ETA extrapolated from it is honest. A generation phase is bounded by its
+    longest answer: ``max_new_tokens`` decoding steps per batch.
+    """
+    generate_s = -(-prompts // GENERATE_BATCH) * max_new_tokens * GENERATE_STEP_S
+    costs = {"load": LOAD_S}
+    for name in ["after", *arms]:
+        costs[f"generate-{name}"] = generate_s
+    if rows:
+        costs["accuracy"] = rows * ACCURACY_ROW_S
+    # drift_kl answers first (about half its time), then compares the distributions.
+    costs["drift-generate"] = costs["drift"] = DRIFT_S / 2
+    total = sum(costs.values())
+    phases, start = {}, 0.0
+    for name, cost in costs.items():
+        phases[name] = (start, start + cost / total)
+        start += cost / total
+    return phases
 
 
 def run_evaluation(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome:
-    from tuning.engine.evaluation import before_after, drift_kl, preference_accuracy
-    from tuning.engine.generation import generate
+    from tuning.engine.evaluation import evaluate_outputs
 
     evaluation = Evaluation.objects.select_related("after_adapter", "before_adapter", "project").get(job=job)
     params = job.params
-    source = job.base_model.source
-    cache = settings.PREFLOOP_MODEL_CACHE
     before, after = evaluation.before_adapter, evaluation.after_adapter
     before_dir, after_dir = adapter_local_dir(before), adapter_local_dir(after)
     base_name = job.base_model.name
@@ -96,78 +123,64 @@ def run_evaluation(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome
         "top_p": TOP_P,
     }
     metrics: dict = {"prompts": len(prompts), "arms": {}}
-
-    if prompts:
-        reporter.log(f"answering {len(prompts)} held-out prompts before and after")
-        answers = before_after(
-            source=source,
-            before_adapter=before_dir,
-            after_adapter=after_dir,
-            prompts=[p.messages for p in prompts],
-            seed=params["seed"],
-            max_new_tokens=params["eval_max_new_tokens"],
-            temperature=TEMPERATURE,
-            top_p=TOP_P,
-            cache_dir=cache,
-            progress=reporter.callback_for(
-                *STAGES["answers"], {"generate-before": (0.0, 0.5), "generate-after": (0.5, 1.0)}
-            ),
+    # (arm, what answers, its system prompt, its label as a candidate's source)
+    arms = [(EvaluationPair.Arm.BEFORE, "before", None, model_label(before, base_name))]
+    if params["baseline_base"] and before is not None:
+        arms.append((EvaluationPair.Arm.BASE, "base", None, f"base:{base_name}"))
+    if params["baseline_system_prompt"]:
+        arms.append(
+            (EvaluationPair.Arm.SYSTEM_PROMPT, "before", params["baseline_system_prompt"],
+             f"{model_label(before, base_name)}+system-prompt")
         )
-        after_texts = _texts(answers, "after")
-        metrics["arms"]["before"] = _store_pairs(
-            evaluation, EvaluationPair.Arm.BEFORE, prompts, after_texts, _texts(answers, "before"),
-            job=job, other_label=model_label(before, base_name),
-            other_adapter_id=before.pk if before else None, sampling=sampling,
-        )
-        baselines = []
-        if params["baseline_base"] and before is not None:
-            baselines.append((EvaluationPair.Arm.BASE, None, None, f"base:{base_name}"))
-        if params["baseline_system_prompt"]:
-            baselines.append(
-                (EvaluationPair.Arm.SYSTEM_PROMPT, before_dir, params["baseline_system_prompt"],
-                 f"{model_label(before, base_name)}+system-prompt")
-            )
-        start, end = STAGES["baselines"]
-        for index, (arm, adapter_dir, system_prompt, label) in enumerate(baselines):
-            width = (end - start) / len(baselines)
-            reporter.log(f"baseline: {EvaluationPair.Arm(arm).label}")
-            outputs = generate(
-                source=source,
-                adapter=adapter_dir,
-                prompts=[p.messages for p in prompts],
-                n=1,
-                temperature=TEMPERATURE,
-                top_p=TOP_P,
-                max_new_tokens=params["eval_max_new_tokens"],
-                seed=params["seed"],
-                system_prompt=system_prompt,
-                cache_dir=cache,
-                progress=reporter.callback_for(start + index * width, start + (index + 1) * width),
-            )
-            other_adapter_id = before.pk if (arm == EvaluationPair.Arm.SYSTEM_PROMPT and before) else None
-            metrics["arms"][arm] = _store_pairs(
-                evaluation, arm, prompts, after_texts, _texts(outputs), job=job,
-                other_label=label, other_adapter_id=other_adapter_id,
-                sampling={**sampling, "system_prompt": system_prompt} if system_prompt else sampling,
-            )
-    else:
+    if not prompts:
+        arms = []
         reporter.log("the project has no held-out prompts: no comparisons, automatic metrics only")
-
-    beta = params.get("beta") or (after.metadata.get("hyperparameters") or {}).get("beta") or 0.1
-    metrics["beta"] = beta
     heldout_rows = preference_rows(job.preference_set, split=Prompt.Split.HELDOUT) if job.preference_set_id else []
+    beta = params.get("beta") or (after.metadata.get("hyperparameters") or {}).get("beta") or 0.1
+    if prompts:
+        reporter.log(f"answering {len(prompts)} held-out prompts: after, then {', '.join(str(arm) for arm, *_ in arms)}")
     if heldout_rows:
-        reporter.log(f"preference accuracy on {len(heldout_rows)} pairs of held-out prompts")
-        accuracy = preference_accuracy(
-            source=source,
-            adapter=after_dir,
-            parent_adapter=before_dir,
-            rows=heldout_rows,
-            beta=beta,
-            cache_dir=cache,
-            progress=reporter.callback_for(*STAGES["accuracy"]),
+        reporter.log(f"then preference accuracy on {len(heldout_rows)} pairs of held-out prompts")
+    reporter.log("then drift: mean per-token KL from the parent on everyday prompts")
+    phases = evaluation_phases(
+        prompts=len(prompts), arms=[str(arm) for arm, *_ in arms],
+        max_new_tokens=params["eval_max_new_tokens"], rows=len(heldout_rows),
+    )
+    outputs = evaluate_outputs(
+        source=job.base_model.source,
+        after_adapter=after_dir,
+        before_adapter=before_dir,
+        prompts=[p.messages for p in prompts],
+        arms=[{"name": str(arm), "model": model, "system_prompt": system_prompt} for arm, model, system_prompt, _ in arms],
+        rows=heldout_rows or None,
+        beta=beta,
+        seed=params["seed"],
+        max_new_tokens=params["eval_max_new_tokens"],
+        temperature=TEMPERATURE,
+        top_p=TOP_P,
+        cache_dir=settings.PREFLOOP_MODEL_CACHE,
+        progress=reporter.callback_for(0.0, 1.0, phases),
+    )
+    metrics["seconds"] = outputs["seconds"]
+    metrics["cut_off"] = {"after": sum(1 for s in outputs["after"] if s["finish_reason"] == "length")}
+    for arm, _model, system_prompt, label in arms:
+        answers = outputs["arms"][str(arm)]
+        metrics["cut_off"][str(arm)] = sum(1 for s in answers if s["finish_reason"] == "length")
+        other_adapter_id = before.pk if (before is not None and arm != EvaluationPair.Arm.BASE) else None
+        metrics["arms"][str(arm)] = _store_pairs(
+            evaluation, arm, prompts, outputs["after"], answers, job=job,
+            other_label=label, other_adapter_id=other_adapter_id,
+            sampling={**sampling, "system_prompt": system_prompt} if system_prompt else sampling,
         )
-        metrics["heldout_prompts_preference"] = {k: v for k, v in accuracy.items() if k != "margins"}
+    if any(metrics["cut_off"].values()):
+        reporter.log(
+            f"{sum(metrics['cut_off'].values())} answer(s) reached the {params['eval_max_new_tokens']}-token limit "
+            "and were cut off; raise the evaluation answer length"
+        )
+
+    metrics["beta"] = beta
+    if outputs["accuracy"] is not None:
+        metrics["heldout_prompts_preference"] = {k: v for k, v in outputs["accuracy"].items() if k != "margins"}
     if evaluation.source_job_id:
         trained = (evaluation.source_job.result or {}).get("metrics", {})
         split = {k: trained[k] for k in ("eval_rewards/accuracies", "eval_rewards/margins", "eval_loss") if k in trained}
@@ -182,14 +195,7 @@ def run_evaluation(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome
         if train_split:
             metrics["train_last_step"] = train_split
 
-    reporter.log("drift: mean per-token KL from the parent on everyday prompts")
-    drift = drift_kl(
-        source=source,
-        adapter=after_dir,
-        parent_adapter=before_dir,
-        cache_dir=cache,
-        progress=reporter.callback_for(*STAGES["drift"], {"generate": (0.0, 0.5), "eval": (0.5, 1.0)}),
-    )
+    drift = outputs["drift"]
     threshold = params["drift_threshold"]
     value = drift["mean_kl"]
     metrics["drift"] = {
@@ -210,32 +216,96 @@ def run_evaluation(*, job: Job, reporter: JobReporter, workdir: Path) -> Outcome
 # -- reads -------------------------------------------------------------------------------------
 
 
-def _arm_counts(evaluation: Evaluation, arm: str) -> dict:
-    """Human verdicts of after vs the arm's opponent: wins, losses, ties (both-bad counts as a tie)."""
-    pairs = EvaluationPair.objects.filter(evaluation=evaluation, arm=arm)
-    judgments = Judgment.objects.filter(
-        comparison__evaluation_pair__in=pairs, reviewer__isnull=False, imported=False
-    )
+# Below this drift from the parent (mean per-token KL on everyday prompts, nats per token) the
+# adapter is taken to answer as its parent does.
+NEGLIGIBLE_DRIFT = 0.01
+_OUTCOME = {Choice.A: 1.0, Choice.B: 0.0, Choice.TIE: 0.5, Choice.BOTH_BAD: 0.5}
+
+
+def _arm_verdicts(evaluation: Evaluation, arm: str) -> list[tuple[float, int, int]]:
+    """Human verdicts of after vs the arm's opponent -> (outcome, length difference, comparison).
+
+    Outcome 1 after won, 0 it lost, 0.5 a tie or both bad; the length difference is after's
+    answer minus the opponent's, in characters (as AlpacaEval measures it).
+    """
     # after is always candidate A of an evaluation comparison (reviewers see random sides).
-    counts = judgments.aggregate(
-        wins=Count("id", filter=Q(choice=Choice.A)),
-        losses=Count("id", filter=Q(choice=Choice.B)),
-        ties=Count("id", filter=Q(choice__in=[Choice.TIE, Choice.BOTH_BAD])),
+    rows = (
+        Judgment.objects.filter(
+            comparison__evaluation_pair__evaluation=evaluation,
+            comparison__evaluation_pair__arm=arm,
+            reviewer__isnull=False,
+            imported=False,
+        )
+        .annotate(after_len=Length("comparison__candidate_a__text"), other_len=Length("comparison__candidate_b__text"))
+        .values_list("choice", "after_len", "other_len", "comparison_id")
     )
-    return {**counts, "pairs": pairs.count()}
+    return [(_OUTCOME[choice], after_len - other_len, comparison) for choice, after_len, other_len, comparison in rows]
 
 
 def evaluation_summary(evaluation: Evaluation) -> dict:
-    """Per arm: the win rate of after over the opponent with a 95% interval (ties half)."""
+    """Per arm: the win rate of after over the opponent with a 95% interval (ties half), and the
+    length-controlled win rate beside it.
+
+    Pairs whose answers were identical were never sent; each counts as the ties its comparison
+    would have collected (``identical_ties``, written by the job), with a length difference of 0.
+    """
     arms = []
-    present = set(EvaluationPair.objects.filter(evaluation=evaluation).values_list("arm", flat=True))
+    pairs = dict(
+        EvaluationPair.objects.filter(evaluation=evaluation).values("arm").annotate(n=Count("id")).values_list("arm", "n")
+    )
+    stored = (evaluation.metrics or {}).get("arms") or {}
     for arm in EvaluationPair.Arm:
-        if arm.value not in present:
+        identical = int((stored.get(arm.value) or {}).get("identical") or 0)
+        identical_ties = int((stored.get(arm.value) or {}).get("identical_ties") or 0)
+        if arm.value not in pairs and not identical:
             continue
-        counts = _arm_counts(evaluation, arm.value)
-        rate = win_rate(wins=counts["wins"], losses=counts["losses"], ties=counts["ties"])
-        arms.append({"arm": arm.value, "label": arm.label, "pairs": counts["pairs"], **rate})
+        verdicts = _arm_verdicts(evaluation, arm.value)
+        wins = sum(1 for outcome, _, _ in verdicts if outcome == 1.0)
+        losses = sum(1 for outcome, _, _ in verdicts if outcome == 0.0)
+        rate = win_rate(wins=wins, losses=losses, ties=len(verdicts) - wins - losses + identical_ties)
+        outcomes = [outcome for outcome, _, _ in verdicts] + [0.5] * identical_ties
+        diffs = [diff for _, diff, _ in verdicts] + [0] * identical_ties
+        # Resample whole pairs: the verdicts of one comparison (or one identical pair) move together.
+        groups = [comparison for _, _, comparison in verdicts] + [
+            -1 - index // max(evaluation.project.overlap, 1) for index in range(identical_ties)
+        ]
+        lc = length_controlled_win_rate(outcomes, diffs, groups=groups)
+        arms.append(
+            {
+                "arm": arm.value, "label": arm.label, "pairs": pairs.get(arm.value, 0), **rate,
+                "identical": identical,
+                "lc": {key: lc[key] for key in ("rate", "low", "high")},
+            }
+        )
     return {"arms": arms, "metrics": evaluation.metrics}
+
+
+def evaluation_shows_no_change(*, metrics: dict, arms: list[dict]) -> bool:
+    """True when nothing measured tells the after adapter from before.
+
+    All three must hold, once the job has written its metrics: the held-out preference accuracy's
+    95% interval contains 0.5 (or there were no held-out pairs to score); the reviewers' win rate
+    of after over before has no verdicts yet or its 95% interval contains 0.5; and the drift from
+    the parent on everyday prompts is below NEGLIGIBLE_DRIFT. The page then says "no measurable
+    change" and does not offer Promote as the primary action.
+    """
+    drift = (metrics or {}).get("drift")
+    if not drift or drift.get("mean_kl") is None:
+        return False
+    accuracy = metrics.get("heldout_prompts_preference") or {}
+    low, high = accuracy.get("low"), accuracy.get("high")
+    if low is None and accuracy.get("n"):  # written before accuracy carried its interval
+        low, high = wilson_interval(accuracy["accuracy"] * accuracy["n"], accuracy["n"])
+    accuracy_at_chance = low is None or low <= 0.5 <= high
+    before = next((arm for arm in arms if arm["arm"] == EvaluationPair.Arm.BEFORE), None)
+    verdict_at_chance = before is None or before["n"] == 0 or before["low"] <= 0.5 <= before["high"]
+    return accuracy_at_chance and verdict_at_chance and drift["mean_kl"] < NEGLIGIBLE_DRIFT
+
+
+def _cut_off(candidate) -> int | None:
+    """The token limit that cut this answer off, or None when it ended by itself."""
+    sampling = candidate.sampling or {}
+    return sampling.get("max_new_tokens") if sampling.get("finish_reason") == "length" else None
 
 
 def evaluation_rows(evaluation: Evaluation) -> list[dict]:
@@ -256,13 +326,19 @@ def evaluation_rows(evaluation: Evaluation) -> list[dict]:
     for pair in pairs:
         row = rows.setdefault(
             pair.prompt_id,
-            {"prompt": pair.prompt, "after": pair.after_candidate.text, "opponents": []},
+            {
+                "prompt": pair.prompt,
+                "after": pair.after_candidate.text,
+                "after_cut_off": _cut_off(pair.after_candidate),
+                "opponents": [],
+            },
         )
         row["opponents"].append(
             {
                 "arm": pair.arm,
                 "label": EvaluationPair.Arm(pair.arm).label,
                 "text": pair.other_candidate.text,
+                "cut_off": _cut_off(pair.other_candidate),
                 "comparison": pair.comparison_id,
                 "verdicts": verdicts.get(pair.comparison_id, {"after": 0, "other": 0, "tie": 0}),
                 "required": pair.comparison.required_judgments,

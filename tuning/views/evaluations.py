@@ -7,8 +7,12 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from prefs.charts import Interval, interval_chart
-from tuning.models import Evaluation
-from tuning.services.evaluations import evaluation_rows, evaluation_summary
+from tuning.models import Evaluation, Job
+from tuning.services.evaluations import (
+    evaluation_rows,
+    evaluation_shows_no_change,
+    evaluation_summary,
+)
 from tuning.views.access import admin_required
 
 
@@ -36,13 +40,17 @@ def _context(evaluation: Evaluation, *, with_rows: bool) -> dict:
     pending = any(
         sum(o["verdicts"].values()) < o["required"] for row in rows for o in row["opponents"]
     )
+    metrics = evaluation.metrics or {}
     return {
         "evaluation": evaluation,
         "job": evaluation.job,
         "summary": summary,
+        "no_change": evaluation.job.state == Job.State.SUCCEEDED
+        and evaluation_shows_no_change(metrics=metrics, arms=summary["arms"]),
+        "cut_off_total": sum((metrics.get("cut_off") or {}).values()),
         "chart": mark_safe(chart),  # noqa: S308  (interval_chart escapes every text)
         "rows": rows,
-        "metrics": evaluation.metrics or {},
+        "metrics": metrics,
         # Keep polling while the job runs or verdicts are still to come.
         "live": evaluation.job.is_active or pending,
     }
