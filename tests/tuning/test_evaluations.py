@@ -138,6 +138,10 @@ def test_an_adapter_that_answers_as_before_counts_as_ties_and_shows_no_measurabl
     assert "No measurable change" in page and "Promote v1 anyway" in page
     assert 'class="primary">Promote' not in page
     assert "Answers cut off by the length limit" in page
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    (arm,) = client.get(f"/api/v1/evaluations/{evaluation.pk}/").json()["win_rate"]
+    assert (arm["identical"], arm["ties"], arm["lc"]["rate"]) == (3, ties, pytest.approx(0.5))
     # The job said which phase it was in, in order.
     phases = list(dict.fromkeys(
         JobEvent.objects.filter(job=job, kind="log").exclude(data__phase="").order_by("id").values_list("data__phase", flat=True)
@@ -167,6 +171,9 @@ def test_answers_cut_off_by_the_limit_are_marked_for_admins_and_never_shown_to_r
     rows = evaluation_rows(evaluation)
     assert rows[0]["after_cut_off"] == 8
     assert "Cut off at the 8-token limit" in _page(admin_user, evaluation)
+    admin = APIClient()
+    admin.force_authenticate(admin_user)
+    assert admin.get(f"/api/v1/evaluations/{evaluation.pk}/").json()["pairs"][0]["after_cut_off"] == 8
     client = APIClient()
     client.force_authenticate(reviewer)
     shown = 0

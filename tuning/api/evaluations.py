@@ -25,6 +25,7 @@ class EvaluationDetailView(APIView):
                 "prompt": row["prompt"].pk,
                 "messages": row["prompt"].messages,
                 "after": row["after"],
+                "after_cut_off": row["after_cut_off"],
                 "opponents": row["opponents"],
             }
             for row in evaluation_rows(evaluation)

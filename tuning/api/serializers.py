@@ -112,6 +112,12 @@ class PromotionSerializer(serializers.Serializer):
     is_rollback = serializers.BooleanField()
 
 
+class _Interval(serializers.Serializer):
+    rate = serializers.FloatField(allow_null=True)
+    low = serializers.FloatField()
+    high = serializers.FloatField()
+
+
 class _WinRate(serializers.Serializer):
     arm = serializers.CharField(help_text="before, base or system_prompt: who 'after' faced.")
     label = serializers.CharField()
@@ -122,12 +128,15 @@ class _WinRate(serializers.Serializer):
     n = serializers.IntegerField()
     wins = serializers.IntegerField()
     losses = serializers.IntegerField()
-    ties = serializers.IntegerField()
+    ties = serializers.IntegerField(help_text="Ties and both-bad verdicts, plus the ties identical answers count for.")
+    identical = serializers.IntegerField(help_text="Pairs whose two answers were identical: not sent, counted as ties.")
+    lc = _Interval(help_text="Length-controlled win rate (AlpacaEval 2's regression on the length difference), 95% bootstrap interval.")
 
 
 class _Opponent(serializers.Serializer):
     arm = serializers.CharField()
     text = serializers.CharField()
+    cut_off = serializers.IntegerField(allow_null=True, help_text="The token limit that cut this answer off; null when it ended by itself.")
     comparison = serializers.IntegerField()
     verdicts = serializers.DictField(child=serializers.IntegerField())
 
@@ -136,6 +145,7 @@ class _EvalRow(serializers.Serializer):
     prompt = serializers.IntegerField()
     messages = serializers.ListField(child=serializers.DictField())
     after = serializers.CharField()
+    after_cut_off = serializers.IntegerField(allow_null=True, help_text="The token limit that cut after's answer off; null when it ended by itself.")
     opponents = _Opponent(many=True)
 
 
