@@ -18,8 +18,9 @@ class ProjectForm(forms.ModelForm):
 
     class Meta:
         model = Project
-        fields = ["name", "guidelines", "overlap", "hold_timeout_s", "gold_rate", "base_model"]
+        fields = ["name", "guidelines", "overlap", "hold_timeout_s", "gold_rate", "links_as_text", "base_model"]
         labels = {
+            "links_as_text": "Show links as text",
             "overlap": "Judgments per comparison (k)",
             "hold_timeout_s": "Hold timeout (seconds)",
             "gold_rate": "Gold rate (0-1)",

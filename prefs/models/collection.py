@@ -19,6 +19,11 @@ class Project(models.Model):
     gold_rate = models.FloatField(
         default=0.0, help_text="Share of a reviewer's queue drawn from gold comparisons (0-1)."
     )
+    # Model output may carry links; shown as text, a reviewer sees where one points and cannot
+    # follow it by a click (prefs/rendering.py).
+    links_as_text = models.BooleanField(
+        default=False, help_text="Show links in prompts, responses and guidelines as plain text."
+    )
     reviewers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="review_projects", blank=True
     )

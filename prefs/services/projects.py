@@ -16,6 +16,7 @@ def project_create(
     overlap: int = 1,
     hold_timeout_s: int = 900,
     gold_rate: float = 0.0,
+    links_as_text: bool = False,
     base_model=None,
     reviewers: Iterable = (),
 ) -> Project:
@@ -26,6 +27,7 @@ def project_create(
             overlap=overlap,
             hold_timeout_s=hold_timeout_s,
             gold_rate=gold_rate,
+            links_as_text=links_as_text,
             base_model=base_model,
         )
         project.reviewers.set(list(reviewers))
@@ -34,7 +36,7 @@ def project_create(
 
 def project_update(*, project: Project, reviewers: Iterable | None = None, **fields) -> Project:
     """Changes settings; `overlap` applies to comparisons created from now on."""
-    allowed = {"name", "guidelines", "overlap", "hold_timeout_s", "gold_rate", "base_model"}
+    allowed = {"name", "guidelines", "overlap", "hold_timeout_s", "gold_rate", "links_as_text", "base_model"}
     unknown = set(fields) - allowed
     if unknown:
         raise TypeError(f"not a project setting: {', '.join(sorted(unknown))}")

@@ -55,3 +55,16 @@ def test_reviewers_cannot_create_or_change_projects(client, reviewer, project):
     assert client.post(f"/projects/{project.pk}/settings/", {"name": "Mine"}).status_code == 403
     project.refresh_from_db()
     assert project.name == "Helpfulness"
+
+
+def test_an_admin_chooses_to_show_links_as_text(client, admin_user, project):
+    client.force_login(admin_user)
+    assert "Show links as text" in client.get(f"/projects/{project.pk}/settings/").content.decode()
+    response = client.post(
+        f"/projects/{project.pk}/settings/",
+        {"name": project.name, "guidelines": "", "overlap": "1", "hold_timeout_s": "900", "gold_rate": "0",
+         "links_as_text": "on"},
+    )
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert project.links_as_text is True

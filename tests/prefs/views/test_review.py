@@ -158,3 +158,35 @@ def test_home_lists_only_the_reviewers_projects(client, reviewer, project, other
     client.force_login(reviewer)
     html = client.get("/").content.decode()
     assert project.name in html and other_project.name not in html
+
+
+def test_a_project_that_shows_links_as_text_shows_no_clickable_link(client, reviewer, project):
+    prompt = prompt_get_or_create(project=project, messages=[{"role": "user", "content": "See [here](https://a.example/p)"}])
+    comparison_create(
+        project=project, prompt=prompt,
+        a=CandidateSpec("[Log in again](https://evil.example/login)", source="s1"),
+        b=CandidateSpec("<https://evil.example/b>", source="s2"),
+    )
+    project.guidelines = "Read [the rules](//rules.example/)"
+    project.links_as_text = True
+    project.save()
+    client.force_login(reviewer)
+    html = client.get(_url(project)).content.decode()
+    assert "[Log in again](https://evil.example/login)" in html
+    assert "&lt;https://evil.example/b&gt;" in html
+    assert not re.search(r"<a [^>]*href=\"(https:)?//", html)
+
+
+def test_direction_controls_in_names_and_texts_are_shown_escaped(client, django_user_model, project):
+    sneaky = django_user_model.objects.create_user("evil\u202egnp", password="x" * 12)
+    project.reviewers.add(sneaky)
+    prompt = prompt_get_or_create(project=project, messages=[{"role": "user", "content": "Is \u2067this\u2069 ok?"}])
+    comparison_create(
+        project=project, prompt=prompt,
+        a=CandidateSpec("rm -rf \u202e/ #", source="s1"), b=CandidateSpec("fine", source="s2"),
+    )
+    client.force_login(sneaky)
+    html = client.get(_url(project)).content.decode()
+    for char in "\u202e\u2067\u2069":
+        assert char not in html
+        assert f"&lt;U+{ord(char):04X}&gt;</span>" in html
