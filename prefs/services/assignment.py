@@ -32,6 +32,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
+from prefs.access import is_admin
 from prefs.models import Assignment, Candidate, Comparison, Project, Prompt
 from prefs.sql import fetch_all, fetch_one, is_deadlock
 
@@ -464,12 +465,20 @@ def assignment_skip(*, reviewer, assignment_id: int, now: datetime | None = None
 
 
 def own_assignment_locked(*, reviewer, assignment_id: int) -> Assignment:
-    assignment = (
-        Assignment.objects.select_for_update()
-        .filter(pk=assignment_id, reviewer=reviewer)
-        .first()
-    )
+    qs = Assignment.objects.select_for_update(of=("self",)).filter(pk=assignment_id, reviewer=reviewer)
+    if not is_admin(reviewer):
+        # A reviewer taken off the project keeps no say over the hold they still have (until it
+        # expires): membership is checked again on every judgment and skip.
+        qs = qs.filter(
+            Exists(
+                Project.reviewers.through.objects.filter(
+                    project_id=OuterRef("comparison__project_id"), user_id=reviewer.pk
+                )
+            )
+        )
+    assignment = qs.first()
     if assignment is None:
-        # Someone else's assignment answers exactly like a missing one.
+        # Someone else's assignment, or one in a project the reviewer no longer belongs to,
+        # answers exactly like a missing one (as a project they cannot see does).
         raise AssignmentError("No such assignment.", status=404)
     return assignment

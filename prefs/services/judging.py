@@ -10,7 +10,8 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from prefs.models import Assignment, Choice, Comparison, Judgment
+from prefs.access import is_admin
+from prefs.models import Assignment, Choice, Comparison, Judgment, Project
 from prefs.services.assignment import AssignmentError, own_assignment_locked
 from prefs.sql import fetch_one, is_deadlock
 
@@ -120,9 +121,10 @@ def _record(*, reviewer, assignment_id: int, verdict: Verdict, now: datetime) ->
 
 
 _RECORD_SQL = """WITH held AS (
-    UPDATE {assignment} SET state = 'judged'
-    WHERE id = %(assignment)s AND reviewer_id = %(reviewer)s AND state = 'open' AND expires_at > %(now)s
-    RETURNING id, comparison_id, left_is_a, issued_at
+    UPDATE {assignment} a SET state = 'judged'
+    WHERE a.id = %(assignment)s AND a.reviewer_id = %(reviewer)s AND a.state = 'open'
+      AND a.expires_at > %(now)s {member}
+    RETURNING a.id, a.comparison_id, a.left_is_a, a.issued_at
 ), counted AS (
     UPDATE {comparison} c SET judgment_count = c.judgment_count + 1, open_holds = c.open_holds - 1
     FROM held WHERE c.id = held.comparison_id
@@ -140,13 +142,28 @@ RETURNING id, comparison_id, choice, left_is_a, ms_on_task
 """
 
 
+# A reviewer (not an admin, who may review any project) must still be on the comparison's
+# project: one taken off it keeps their open hold until it expires, but no say over it.
+_MEMBER_SQL = """AND EXISTS (
+        SELECT 1 FROM {comparison} mc JOIN {reviewers} r ON r.{project_column} = mc.project_id
+        WHERE mc.id = a.comparison_id AND r.{user_column} = %(reviewer)s)"""
+
+
 @functools.cache
-def _record_sql() -> str:
-    return _RECORD_SQL.format(
-        assignment=Assignment._meta.db_table,
-        comparison=Comparison._meta.db_table,
-        judgment=Judgment._meta.db_table,
+def _record_sql(admin: bool) -> str:
+    tables = {
+        "assignment": Assignment._meta.db_table,
+        "comparison": Comparison._meta.db_table,
+        "judgment": Judgment._meta.db_table,
+    }
+    reviewers = Project.reviewers.through._meta
+    member = _MEMBER_SQL.format(
+        comparison=tables["comparison"],
+        reviewers=reviewers.db_table,
+        project_column=reviewers.get_field("project").column,
+        user_column=reviewers.get_field("user").column,
     )
+    return _RECORD_SQL.format(**tables, member="" if admin else member)
 
 
 def _record_in_one_statement(*, reviewer, assignment_id: int, verdict: Verdict, now: datetime) -> Judgment | None:
@@ -155,7 +172,8 @@ def _record_in_one_statement(*, reviewer, assignment_id: int, verdict: Verdict, 
     The UPDATE takes the assignment's row lock first, as the general path does, and re-checks
     `state = 'open'` on the row as locked: a double submit waits for the first and then finds
     nothing to do. None means "not the common case" (already judged, expired, skipped, someone
-    else's, missing); the general path then answers it, with its precise message.
+    else's, missing, a project the reviewer was taken off); the general path then answers it,
+    with its precise message.
     """
     params = {
         "assignment": assignment_id,
@@ -166,7 +184,7 @@ def _record_in_one_statement(*, reviewer, assignment_id: int, verdict: Verdict, 
         "strength": verdict.strength,
         "rationale": verdict.rationale.strip(),
     }
-    row = fetch_one(_record_sql(), params)
+    row = fetch_one(_record_sql(is_admin(reviewer)), params)
     if row is None:
         return None
     pk, comparison_id, choice, left_is_a, ms_on_task = row

@@ -1,10 +1,12 @@
-"""Who may reach what: every URL × anonymous, reviewer, outsider, admin → the expected status.
+"""Who may reach what: every URL × anonymous, reviewer, outsider, removed member, admin → the
+expected status.
 
 The cases are generated from the URL configuration (`get_resolver()`), so a new URL without an
 entry in EXPECTED fails here until someone decides, in writing, who may reach it. Each case
 builds a fresh world (one project with a reviewer, another project with its own reviewer — the
 outsider —, an assignment, a preference set, a job, an adapter, an evaluation) and asks as one
-role.
+role. The removed member is the reviewer, taken off the project while holding the assignment;
+unless a case says otherwise they get what the outsider gets.
 
 Denials differ by family, each on purpose:
 - reviewer pages: anonymous → 302 to the login page; a project the user is not in → 404, as for
@@ -24,7 +26,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 # Who asks, in the order each case asks (see _cases).
-ROLES = ("anonymous", "outsider", "reviewer", "admin")
+ROLES = ("anonymous", "outsider", "removed", "reviewer", "admin")
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,12 @@ class Expect:
     admin: int
     body: dict = field(default_factory=dict)
     query: str = ""
+    # None: as the outsider.
+    removed: int | None = None
 
     def status(self, role: str) -> int:
+        if role == "removed" and self.removed is None:
+            return self.outsider
         return getattr(self, role)
 
 
@@ -66,9 +72,6 @@ EXPECTED: dict[str, tuple[Expect, ...]] = {
     ),
     # Logging out is POST only (a GET cannot log someone out from a link or an image).
     "logout": (page("get", 405, 405, 405, 405), page("post", 302, 302, 302, 302)),
-    # Everyone's own page; an empty password form re-renders. Revoking a token is POST only.
-    "prefs-account": (page("get", 302, 200, 200, 200), page("post", 302, 200, 200, 200)),
-    "prefs-account-token-revoke": (page("get", 302, 405, 405, 405), page("post", 302, 302, 302, 302)),
     "healthz": (page("get", *PUBLIC), page("post", 405, 405, 405, 405)),
     # Metrics: only this machine or a bearer token; every matrix request comes from elsewhere.
     "metrics": (page("get", 403, 403, 403, 403),),
@@ -116,14 +119,15 @@ EXPECTED: dict[str, tuple[Expect, ...]] = {
     "tuning-evaluation-live": (page("get", *TUNING_PAGE),),
     # --- API: schema and docs are public (they describe, they hold no data) ---
     "api-schema": (page("get", *PUBLIC),),
-    # --- API: every signed-in client may revoke its own token ---
-    "api-auth-token": (page("delete", 401, 204, 204, 204),),
     "api-docs": (page("get", *PUBLIC),),
     # --- API: the reviewer's loop. An admin may review any project, so gets a pair too; the
     # reviewer's assignment is theirs alone (404 for anyone else, as for a missing one).
     "api-project-next": (page("get", 401, 200, 404, 200),),
-    "api-assignment-judgment": (page("post", 401, 201, 404, 404, body={"choice": "left", "strength": 2}),),
-    "api-assignment-skip": (page("post", 401, 204, 404, 404),),
+    # A reviewer taken off the project can no longer judge or skip the hold they still have.
+    "api-assignment-judgment": (
+        page("post", 401, 201, 404, 404, body={"choice": "left", "strength": 2}, removed=404),
+    ),
+    "api-assignment-skip": (page("post", 401, 204, 404, 404, removed=404),),
     # --- API: admin only ---
     "api-project-stats": (page("get", *ADMIN_API),),
     "api-project-leaderboard": (page("get", *ADMIN_API),),
@@ -318,7 +322,12 @@ def _url(route: Route, world) -> str:
 def _client(role: str, world) -> APIClient:
     # Every request comes from another machine, as a real client's would.
     client = APIClient(REMOTE_ADDR="203.0.113.5")
-    user = {"reviewer": world.reviewer, "outsider": world.outsider, "admin": world.admin_user}.get(role)
+    user = {
+        "reviewer": world.reviewer,
+        "removed": world.reviewer,
+        "outsider": world.outsider,
+        "admin": world.admin_user,
+    }.get(role)
     if user is not None:
         client.force_login(user)
     return client
@@ -335,10 +344,16 @@ def test_status(route: Route, index: int, world):
     wrong = []
     for role in ROLES:
         client = _client(role, world)
-        if route.route.startswith("api/v1/"):
-            response = getattr(client, expect.method)(url, expect.body or None, format="json")
-        else:
-            response = getattr(client, expect.method)(url, expect.body)
+        if role == "removed":
+            world.project.reviewers.remove(world.reviewer)
+        try:
+            if route.route.startswith("api/v1/"):
+                response = getattr(client, expect.method)(url, expect.body or None, format="json")
+            else:
+                response = getattr(client, expect.method)(url, expect.body)
+        finally:
+            if role == "removed":
+                world.project.reviewers.add(world.reviewer)
         if response.status_code != expect.status(role):
             wrong.append(f"{role}: {response.status_code}, expected {expect.status(role)}")
         elif response.status_code == 302 and role == "anonymous" and expect.method == "get" and not route.key.startswith(("admin", "login")):

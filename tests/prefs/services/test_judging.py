@@ -112,3 +112,26 @@ def test_other_database_errors_of_a_submit_are_not_retried(reviewer, project, mo
     with pytest.raises(OperationalError):
         judgment_record(reviewer=reviewer, assignment_id=held.pk, verdict=Verdict("left"))
     assert len(calls) == 1
+
+
+def test_a_reviewer_taken_off_the_project_can_no_longer_judge_or_skip_their_hold(reviewer, project, held):
+    from prefs.services.assignment import assignment_skip
+
+    project.reviewers.remove(reviewer)
+    with pytest.raises(AssignmentError, match="No such assignment") as judged:
+        judgment_record(reviewer=reviewer, assignment_id=held.pk, verdict=Verdict("left"))
+    with pytest.raises(AssignmentError, match="No such assignment") as skipped:
+        assignment_skip(reviewer=reviewer, assignment_id=held.pk)
+    assert judged.value.status == skipped.value.status == 404
+    assert not Judgment.objects.exists()
+    assert Assignment.objects.get(pk=held.pk).state == Assignment.State.OPEN
+    # Back on the project, the same hold is theirs to judge again.
+    project.reviewers.add(reviewer)
+    judgment_record(reviewer=reviewer, assignment_id=held.pk, verdict=Verdict("left"))
+
+
+def test_an_admin_may_judge_in_a_project_they_are_not_a_reviewer_of(admin_user, project):
+    make_comparisons(project, 1)
+    assignment = comparison_next_for(reviewer=admin_user, project=project)
+    _, created = judgment_record(reviewer=admin_user, assignment_id=assignment.pk, verdict=Verdict("tie"))
+    assert created
