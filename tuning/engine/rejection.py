@@ -107,6 +107,21 @@ def distribution(values: list[float]) -> dict:
     }
 
 
+def best_and_worst(samples: list[dict]) -> tuple[int, int]:
+    """Indices of the sample to keep and of the worst one, by reward.
+
+    An answer that ended by itself beats one that ``max_new_tokens`` cut off, whatever their
+    rewards: distilling a cut-off answer would teach the adapter to stop mid-sentence. Ties go
+    to the earlier sample, so the choice is reproducible.
+    """
+    best = max(
+        range(len(samples)),
+        key=lambda k: (samples[k].get("finish_reason") != "length", samples[k]["reward"], -k),
+    )
+    worst = min(range(len(samples)), key=lambda k: (samples[k]["reward"], k))
+    return best, worst
+
+
 def rejection_sample(
     *,
     source: str | os.PathLike,
@@ -184,9 +199,7 @@ def rejection_sample(
             scored.append({**sample, "reward": scores[position]})
             position += 1
         samples.append(scored)
-        # Ties go to the earlier sample, so the choice is reproducible.
-        best = max(range(len(scored)), key=lambda k: (scored[k]["reward"], -k))
-        worst = min(range(len(scored)), key=lambda k: (scored[k]["reward"], k))
+        best, worst = best_and_worst(scored)
         kept.append({"prompt_index": index, "prompt": prompt, "sample_index": best, **scored[best]})
         margin = scored[best]["reward"] - scored[worst]["reward"]
         if config.mode == "pairs" and margin > config.min_margin and scored[best]["text"] != scored[worst]["text"]:

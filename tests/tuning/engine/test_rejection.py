@@ -6,7 +6,7 @@ import pytest
 
 from tests.tuning.engine.conftest import read_json
 from tuning.engine.errors import BadInput
-from tuning.engine.rejection import distribution, rejection_sample
+from tuning.engine.rejection import best_and_worst, distribution, rejection_sample
 
 PROMPTS = [
     [{"role": "user", "content": "How many days are in a week?"}],
@@ -81,6 +81,19 @@ def test_answers_are_scored_in_the_conversation_they_were_sampled_in_system_prom
     without = score(source=tiny_model, reward=reward, items=items)
     assert got == pytest.approx(with_system)
     assert got != pytest.approx(without)
+
+
+def test_an_answer_that_ended_is_kept_over_a_better_scored_one_that_was_cut_off():
+    samples = [
+        {"text": "a long answer that never", "reward": 2.0, "finish_reason": "length"},
+        {"text": "Short and done.", "reward": 0.5, "finish_reason": "stop"},
+        {"text": "Also done.", "reward": 0.5, "finish_reason": "stop"},
+        {"text": "Bad.", "reward": -1.0, "finish_reason": "stop"},
+    ]
+    assert best_and_worst(samples) == (1, 3)
+    # With every answer cut off, the reward alone decides.
+    cut = [{**s, "finish_reason": "length"} for s in samples]
+    assert best_and_worst(cut) == (0, 3)
 
 
 def test_the_distribution_summary():
