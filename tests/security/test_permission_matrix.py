@@ -72,6 +72,9 @@ EXPECTED: dict[str, tuple[Expect, ...]] = {
     ),
     # Logging out is POST only (a GET cannot log someone out from a link or an image).
     "logout": (page("get", 405, 405, 405, 405), page("post", 302, 302, 302, 302)),
+    # Everyone's own page; an empty password form re-renders. Revoking a token is POST only.
+    "prefs-account": (page("get", 302, 200, 200, 200), page("post", 302, 200, 200, 200)),
+    "prefs-account-token-revoke": (page("get", 302, 405, 405, 405), page("post", 302, 302, 302, 302)),
     "healthz": (page("get", *PUBLIC), page("post", 405, 405, 405, 405)),
     # Metrics: only this machine or a bearer token; every matrix request comes from elsewhere.
     "metrics": (page("get", 403, 403, 403, 403),),
@@ -119,6 +122,8 @@ EXPECTED: dict[str, tuple[Expect, ...]] = {
     "tuning-evaluation-live": (page("get", *TUNING_PAGE),),
     # --- API: schema and docs are public (they describe, they hold no data) ---
     "api-schema": (page("get", *PUBLIC),),
+    # --- API: every signed-in client may revoke its own token ---
+    "api-auth-token": (page("delete", 401, 204, 204, 204),),
     "api-docs": (page("get", *PUBLIC),),
     # --- API: the reviewer's loop. An admin may review any project, so gets a pair too; the
     # reviewer's assignment is theirs alone (404 for anyone else, as for a missing one).
