@@ -183,3 +183,21 @@ def test_answers_cut_off_by_the_limit_are_marked_for_admins_and_never_shown_to_r
         client.post(f"/api/v1/assignments/{response.json()['assignment']}/judgment/", {"choice": "left"}, format="json")
         shown += 1
     assert shown >= 3
+
+
+def test_each_phase_of_the_job_gets_its_share_of_the_bar_by_expected_time():
+    from tuning.services.evaluations import evaluation_phases
+
+    phases = evaluation_phases(prompts=8, arms=["before", "base"], max_new_tokens=384, rows=20)
+    assert list(phases) == ["load", "generate-after", "generate-before", "generate-base", "accuracy", "drift-generate", "drift"]
+    assert phases["load"][0] == 0.0 and phases["drift"][1] == pytest.approx(1.0)
+    assert all(phases[a][1] == pytest.approx(phases[b][0]) for a, b in zip(list(phases)[:-1], list(phases)[1:], strict=True))
+
+    def width(name, bar=phases):
+        return bar[name][1] - bar[name][0]
+
+    # Answering with room for 384 tokens is most of the job; with 16 tokens, drift is.
+    assert width("generate-after") == pytest.approx(width("generate-before"))
+    assert width("generate-after") > width("drift-generate") + width("drift")
+    short = evaluation_phases(prompts=8, arms=["before"], max_new_tokens=16, rows=0)
+    assert "accuracy" not in short and width("generate-after", short) < width("drift", short)
