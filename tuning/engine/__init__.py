@@ -22,7 +22,9 @@ Public entry points (module: function):
   ``score(source=, reward=, items=)``.
 * ``rejection``: ``RejectionConfig``, ``rejection_sample(...)`` — best-of-N, then SFT
   (distillation into a new adapter) or best-vs-worst pairs.
-* ``evaluation``: ``preference_accuracy(...)``, ``before_after(...)``, ``drift_kl(...)``.
+* ``evaluation``: ``preference_accuracy(...)`` (with its interval, split by which answer is
+  longer), ``before_after(...)``, ``drift_kl(...)``, and ``evaluate_outputs(...)``: all of an
+  evaluate job's answers and figures with the base model loaded once.
 * ``distributed``: ``join(device)``, ``step_share(...)``, ``launch(args, processes)`` — DPO on
   several processes (``accelerate launch`` / ``torchrun`` / ``dpo --processes N``).
 * ``errors``: ``EngineError`` and its ``BadInput``, ``TrainingDiverged``, ``Cancelled``.
