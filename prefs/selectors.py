@@ -49,6 +49,7 @@ def assignment_view(assignment: Assignment) -> dict:
     left, right = (text_a, text_b) if assignment.left_is_a else (text_b, text_a)
     return {
         "assignment": assignment.pk,
+        "revision": assignment.revision,
         "prompt": {"messages": json.loads(messages) if isinstance(messages, str) else messages},
         "left": {"text": left},
         "right": {"text": right},

@@ -12,6 +12,7 @@ from prefs.access import get_project_for_user
 from prefs.selectors import assignment_view
 from prefs.services.assignment import AssignmentError, assignment_skip, comparison_next_for
 from prefs.services.judging import (
+    MAX_REVISION,
     RATIONALE_MAX_CHARS,
     SCREEN_CHOICES,
     Verdict,
@@ -34,6 +35,10 @@ class _Text(serializers.Serializer):
 
 class NextSerializer(serializers.Serializer):
     assignment = serializers.IntegerField()
+    revision = serializers.IntegerField(
+        help_text="Counts up each time this hold is handed out again (its sides stay); send it "
+        "with the judgment or skip, and an answer to an older issue is refused with 409."
+    )
     prompt = _Prompt()
     left = _Text()
     right = _Text()
@@ -48,6 +53,17 @@ class VerdictSerializer(serializers.Serializer):
         allow_blank=True, required=False, default="", max_length=RATIONALE_MAX_CHARS,
         trim_whitespace=True,
     )
+    revision = serializers.IntegerField(
+        min_value=1, max_value=MAX_REVISION, allow_null=True, default=None,
+        help_text="The `revision` of the next comparison this answers; optional.",
+    )
+
+
+class SkipSerializer(serializers.Serializer):
+    revision = serializers.IntegerField(
+        min_value=1, max_value=MAX_REVISION, allow_null=True, default=None,
+        help_text="The `revision` of the next comparison this skips; optional.",
+    )
 
 
 def _plain_verdict(data) -> Verdict | None:
@@ -60,7 +76,10 @@ def _plain_verdict(data) -> Verdict | None:
     if type(data) is not dict:
         return None
     choice, strength, rationale = data.get("choice"), data.get("strength", 2), data.get("rationale", "")
+    revision = data.get("revision")
     if type(choice) is not str or choice not in SCREEN_CHOICES:
+        return None
+    if revision is not None and (type(revision) is not int or not 1 <= revision <= MAX_REVISION):
         return None
     if type(strength) is not int or not 1 <= strength <= 3:
         return None
@@ -73,7 +92,7 @@ def _plain_verdict(data) -> Verdict | None:
         rationale.encode("utf-8")  # lone surrogates, which the serializer refuses
     except UnicodeEncodeError:
         return None
-    return Verdict(choice=choice, strength=strength, rationale=rationale)
+    return Verdict(choice=choice, strength=strength, rationale=rationale, revision=revision)
 
 
 class JudgmentSerializer(serializers.Serializer):
@@ -149,10 +168,16 @@ class JudgmentView(APIView):
 
 
 class SkipView(APIView):
-    @extend_schema(operation_id="assignment_skip", request=None, responses={204: None})
+    @extend_schema(operation_id="assignment_skip", request=SkipSerializer, responses={204: None})
     def post(self, request, assignment_id: int):
+        # The body is optional: none, or {"revision": n}.
+        incoming = SkipSerializer(data=request.data if isinstance(request.data, dict) else {})
+        incoming.is_valid(raise_exception=True)
         try:
-            assignment_skip(reviewer=request.user, assignment_id=assignment_id)
+            assignment_skip(
+                reviewer=request.user, assignment_id=assignment_id,
+                revision=incoming.validated_data["revision"],
+            )
         except AssignmentError as exc:
             raise AssignmentProblem(exc) from exc
         return Response(status=status.HTTP_204_NO_CONTENT)

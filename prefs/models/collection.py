@@ -190,8 +190,13 @@ class Assignment(models.Model):
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
     )
+    # Drawn once, when the reviewer is first given the comparison; a hold handed out again
+    # (after it was released or expired) keeps its sides.
     left_is_a = models.BooleanField()
     state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)
+    # Which issue of this hold a client was shown: counts up each time the hold is handed out
+    # again. A judgment or skip naming an older revision is refused (a stale page or client).
+    revision = models.PositiveIntegerField(default=1)
     issued_at = models.DateTimeField()
     expires_at = models.DateTimeField()
 

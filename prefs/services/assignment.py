@@ -5,7 +5,9 @@ Invariants, on PostgreSQL and on SQLite:
   an unexpired hold counts as a taken slot, so no more reviewers hold it than it can take;
 - a reviewer gets the comparison with the fewest judgments first, oldest first among equals,
   never one they judged or skipped, and holds at most one comparison at a time;
-- the side each candidate is shown on is drawn at random per assignment and stored.
+- the side each candidate is shown on is drawn at random per assignment and stored; a hold
+  handed out again (after it was released or expired) keeps its sides and counts up its
+  `revision`, which judgments and skips may name to refuse a stale page or client.
 
 How: each comparison row carries `judgment_count` and `open_holds`, and the database derives
 `open_slots` from them; a partial index lists the open ones in hand-out order, so finding the
@@ -220,7 +222,7 @@ def _next_locked(*, reviewer, project: Project, now: datetime, gold_first: bool)
 # by a second tab that then waits for the judged hold's row.
 _LOCK_USER_SQL = "SELECT id FROM {user} WHERE id = %s FOR NO KEY UPDATE"
 _HOLDS_SQL = """
-SELECT a.id, a.comparison_id, a.left_is_a, a.issued_at, a.expires_at, c.project_id
+SELECT a.id, a.comparison_id, a.left_is_a, a.issued_at, a.expires_at, c.project_id, a.revision
 FROM {assignment} a JOIN {comparison} c ON c.id = a.comparison_id
 WHERE a.reviewer_id = %s AND a.state = 'open'
 FOR UPDATE OF a
@@ -230,7 +232,7 @@ FOR UPDATE OF a
 # The same, without the reviewer's lock, with each held pair's texts. FOR UPDATE here only waits
 # for a judgment or skip of the hold that is being written, and reads the row as it left it.
 _HOLDS_WITH_PAIRS_SQL = """
-SELECT a.id, a.comparison_id, a.left_is_a, a.issued_at, a.expires_at, c.project_id,
+SELECT a.id, a.comparison_id, a.left_is_a, a.issued_at, a.expires_at, c.project_id, a.revision,
     p.messages, ca.text, cb.text
 FROM {assignment} a JOIN {comparison} c ON c.id = a.comparison_id
 JOIN {prompt} p ON p.id = c.prompt_id
@@ -245,21 +247,22 @@ def _read_holds_with_pairs(reviewer) -> list[Assignment]:
     """The reviewer's open holds, each with `project_id` and `pair_row` (messages, text A, text B)."""
     mine = []
     for row in fetch_all(_statements()["holds_with_pairs"], [reviewer.pk]):
-        assignment = _open_hold(reviewer, row[:6])
-        assignment.pair_row = tuple(row[6:])
+        assignment = _open_hold(reviewer, row[:7])
+        assignment.pair_row = tuple(row[7:])
         mine.append(assignment)
     return mine
 
 
 def _open_hold(reviewer, row: tuple) -> Assignment:
-    """An open hold from (id, comparison id, left is A, issued, expires, project id)."""
-    pk, comparison_id, left_is_a, issued_at, expires_at, project_id = row
+    """An open hold from (id, comparison id, left is A, issued, expires, project id, revision)."""
+    pk, comparison_id, left_is_a, issued_at, expires_at, project_id, revision = row
     assignment = Assignment(
         pk=pk,
         comparison_id=comparison_id,
         reviewer=reviewer,
         left_is_a=left_is_a,
         state=Assignment.State.OPEN,
+        revision=revision,
         issued_at=issued_at,
         expires_at=expires_at,
     )
@@ -299,20 +302,23 @@ WITH candidate AS (
     -- An earlier hold of this reviewer on the comparison is reused only if it was given back:
     -- without the reviewer's lock, a second tab may have just taken this very comparison, and
     -- its open hold must not be counted twice or get new sides. Then nothing is held or counted.
-    INSERT INTO {assignment} AS a (comparison_id, reviewer_id, left_is_a, state, issued_at, expires_at)
-    SELECT candidate.id, %(reviewer)s, %(left_is_a)s, 'open', %(now)s, %(expires)s FROM candidate
+    -- A hold handed out again keeps its sides (a stale client's "left" still means what it
+    -- showed there) and counts up its revision.
+    INSERT INTO {assignment} AS a
+        (comparison_id, reviewer_id, left_is_a, state, revision, issued_at, expires_at)
+    SELECT candidate.id, %(reviewer)s, %(left_is_a)s, 'open', 1, %(now)s, %(expires)s FROM candidate
     ON CONFLICT (comparison_id, reviewer_id) DO UPDATE SET
-        left_is_a = EXCLUDED.left_is_a, state = 'open',
+        state = 'open', revision = a.revision + 1,
         issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at
     WHERE a.state IN ('released', 'expired')
-    RETURNING id, comparison_id
+    RETURNING id, comparison_id, left_is_a, revision
 ), taken AS (
     UPDATE {comparison} c SET open_holds = c.open_holds + 1
     FROM held WHERE c.id = held.comparison_id
     RETURNING c.id, c.prompt_id, c.candidate_a_id, c.candidate_b_id
 )
 -- The claimed pair's texts come back in the same round trip.
-SELECT held.id, held.comparison_id, p.messages, ca.text, cb.text
+SELECT held.id, held.comparison_id, held.left_is_a, held.revision, p.messages, ca.text, cb.text
 FROM held JOIN taken ON taken.id = held.comparison_id
 JOIN {prompt} p ON p.id = taken.prompt_id
 JOIN {candidate} ca ON ca.id = taken.candidate_a_id
@@ -360,9 +366,14 @@ def _claim_in_one_statement(*, reviewer, project: Project, now: datetime) -> Ass
     row = fetch_one(_statements()["claim"], params)
     if row is None:
         return None
-    pk, comparison_id, *texts = row
+    pk, comparison_id, fields["left_is_a"], revision, *texts = row
     assignment = Assignment(
-        pk=pk, comparison_id=comparison_id, reviewer=reviewer, state=Assignment.State.OPEN, **fields
+        pk=pk,
+        comparison_id=comparison_id,
+        reviewer=reviewer,
+        state=Assignment.State.OPEN,
+        revision=revision,
+        **fields,
     )
     # What prefs.selectors.assignment_view would otherwise read in a round trip of its own.
     assignment.pair_row = (*texts, project.guidelines)
@@ -427,14 +438,16 @@ def _hold(comparison: Comparison, *, reviewer, project: Project, now: datetime, 
     }
     Comparison.objects.filter(pk=comparison.pk).update(open_holds=F("open_holds") + 1)
     if has_row:
-        # One row per reviewer and comparison: an earlier released or expired hold is reused.
-        # Not one that PostgreSQL's fast path (which does not take the reviewer's lock) opened
-        # for a second tab a moment ago: the caller retries and returns that hold.
+        # One row per reviewer and comparison: an earlier released or expired hold is reused,
+        # with its sides (a stale page's "left" still means what it showed there) and the next
+        # revision. Not one that PostgreSQL's fast path (which does not take the reviewer's
+        # lock) opened for a second tab a moment ago: the caller retries and returns that hold.
+        reissued = {key: value for key, value in fields.items() if key != "left_is_a"}
         reused = Assignment.objects.filter(
             comparison=comparison,
             reviewer=reviewer,
             state__in=[Assignment.State.RELEASED, Assignment.State.EXPIRED],
-        ).update(**fields)
+        ).update(revision=F("revision") + 1, **reissued)
         if not reused:
             raise _SecondHold
         assignment = Assignment.objects.get(comparison=comparison, reviewer=reviewer)
@@ -444,11 +457,18 @@ def _hold(comparison: Comparison, *, reviewer, project: Project, now: datetime, 
     return assignment
 
 
-def assignment_skip(*, reviewer, assignment_id: int, now: datetime | None = None) -> Assignment:
-    """Gives the comparison back; this reviewer is not offered it again."""
+def assignment_skip(
+    *, reviewer, assignment_id: int, revision: int | None = None, now: datetime | None = None
+) -> Assignment:
+    """Gives the comparison back; this reviewer is not offered it again.
+
+    `revision`, when given, is the issue of the hold the reviewer was shown (see
+    `refuse_stale_revision`).
+    """
     now = now or timezone.now()
     with transaction.atomic():
         assignment = own_assignment_locked(reviewer=reviewer, assignment_id=assignment_id)
+        refuse_stale_revision(assignment, revision)
         if assignment.state == Assignment.State.JUDGED:
             raise AssignmentError("This comparison is already judged; it cannot be skipped.", status=409)
         if assignment.state == Assignment.State.SKIPPED:
@@ -462,6 +482,21 @@ def assignment_skip(*, reviewer, assignment_id: int, now: datetime | None = None
         assignment.expires_at = now
         assignment.save(update_fields=["state", "expires_at"])
         return assignment
+
+
+def refuse_stale_revision(assignment: Assignment, revision: int | None) -> None:
+    """409 when a page or client answers an earlier issue of a hold that was handed out again.
+
+    The sides stay the same across issues, so a verdict without a revision is still about what
+    the client saw; one that names its revision is held to it.
+    """
+    if revision is not None and revision != assignment.revision:
+        raise AssignmentError(
+            f"This comparison was handed out again (revision {assignment.revision}) after the "
+            f"view you answered (revision {revision}); ask for the next comparison and answer "
+            "what it shows.",
+            status=409,
+        )
 
 
 def own_assignment_locked(*, reviewer, assignment_id: int) -> Assignment:

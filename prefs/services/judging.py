@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from prefs.access import is_admin
 from prefs.models import Assignment, Choice, Comparison, Judgment, Project
-from prefs.services.assignment import AssignmentError, own_assignment_locked
+from prefs.services.assignment import AssignmentError, own_assignment_locked, refuse_stale_revision
 from prefs.sql import fetch_one, is_deadlock
 
 # What the reviewer clicked, in screen terms; stored in canonical A/B terms.
@@ -26,11 +26,22 @@ class Verdict:
     choice: str
     strength: int = 2
     rationale: str = ""
+    # The issue of the hold the reviewer was shown (the next comparison's `revision`); None
+    # accepts any, since a hold handed out again keeps its sides.
+    revision: int | None = None
 
 
-def verdict_errors(*, choice, strength, rationale) -> dict[str, str]:
+# The largest revision the column holds (a 32-bit integer).
+MAX_REVISION = 2**31 - 1
+
+
+def verdict_errors(*, choice, strength, rationale, revision=None) -> dict[str, str]:
     """Field-by-field reasons a verdict is invalid; empty when it is fine."""
     errors: dict[str, str] = {}
+    if revision is not None and (
+        isinstance(revision, bool) or not isinstance(revision, int) or not 1 <= revision <= MAX_REVISION
+    ):
+        errors["revision"] = f"must be the revision the next comparison gave, not {revision!r}"
     if choice not in SCREEN_CHOICES:
         errors["choice"] = f"must be one of {', '.join(SCREEN_CHOICES)}, not {choice!r}"
     if isinstance(strength, bool) or not isinstance(strength, int) or strength not in STRENGTHS:
@@ -58,7 +69,8 @@ def judgment_record(
     Returns (judgment, created).
     """
     errors = verdict_errors(
-        choice=verdict.choice, strength=verdict.strength, rationale=verdict.rationale
+        choice=verdict.choice, strength=verdict.strength, rationale=verdict.rationale,
+        revision=verdict.revision,
     )
     if errors:
         raise AssignmentError("; ".join(f"{k}: {v}" for k, v in errors.items()))
@@ -87,6 +99,7 @@ def _record(*, reviewer, assignment_id: int, verdict: Verdict, now: datetime) ->
         # The assignment's row lock makes a double submit (double click, client retry) wait
         # for the first one and then find the judgment it stored.
         assignment = own_assignment_locked(reviewer=reviewer, assignment_id=assignment_id)
+        refuse_stale_revision(assignment, verdict.revision)
         if assignment.state == Assignment.State.JUDGED:
             return Judgment.objects.get(assignment=assignment), False
         if assignment.state == Assignment.State.EXPIRED or (
@@ -124,6 +137,7 @@ _RECORD_SQL = """WITH held AS (
     UPDATE {assignment} a SET state = 'judged'
     WHERE a.id = %(assignment)s AND a.reviewer_id = %(reviewer)s AND a.state = 'open'
       AND a.expires_at > %(now)s {member}
+      AND (%(revision)s::integer IS NULL OR a.revision = %(revision)s::integer)
     RETURNING a.id, a.comparison_id, a.left_is_a, a.issued_at
 ), counted AS (
     UPDATE {comparison} c SET judgment_count = c.judgment_count + 1, open_holds = c.open_holds - 1
@@ -172,8 +186,8 @@ def _record_in_one_statement(*, reviewer, assignment_id: int, verdict: Verdict, 
     The UPDATE takes the assignment's row lock first, as the general path does, and re-checks
     `state = 'open'` on the row as locked: a double submit waits for the first and then finds
     nothing to do. None means "not the common case" (already judged, expired, skipped, someone
-    else's, missing, a project the reviewer was taken off); the general path then answers it,
-    with its precise message.
+    else's, missing, a project the reviewer was taken off, an older revision); the general path
+    then answers it, with its precise message.
     """
     params = {
         "assignment": assignment_id,
@@ -183,6 +197,7 @@ def _record_in_one_statement(*, reviewer, assignment_id: int, verdict: Verdict, 
         "if_left_is_b": canonical_choice(verdict.choice, left_is_a=False),
         "strength": verdict.strength,
         "rationale": verdict.rationale.strip(),
+        "revision": verdict.revision,
     }
     row = fetch_one(_record_sql(is_admin(reviewer)), params)
     if row is None:

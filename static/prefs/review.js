@@ -88,7 +88,19 @@
   document.addEventListener("click", (event) => {
     if (event.target.closest("[data-keys-toggle]")) toggleHelp();
   });
+  // The pair on screen before a swap: a verdict checked for it must not carry over to another
+  // pair, nor to the same assignment handed out again (a new revision).
+  let shownPair = null;
+  document.addEventListener("htmx:beforeSwap", () => {
+    const f = form();
+    shownPair = f ? f.dataset.pair : null;
+  });
   document.addEventListener("htmx:afterSwap", () => {
+    const f = form();
+    if (f && shownPair !== null && f.dataset.pair !== shownPair) {
+      f.querySelectorAll('input[name="choice"]').forEach((input) => { input.checked = false; });
+    }
+    shownPair = null;
     showChoice();
     // Back to the page, not a stale focused element from the old pair.
     if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();

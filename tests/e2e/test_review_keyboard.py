@@ -92,3 +92,51 @@ def test_enter_without_a_verdict_says_what_to_press(page_factory, live_server, d
     assert "Pick a verdict first" in page.locator("[data-form-error]").inner_text()
     shoot("no-verdict")
     assert Judgment.objects.count() == 0
+
+
+def test_a_verdict_checked_before_the_hold_went_back_is_cleared_when_it_comes_back(
+    page_factory, live_server, django_user_model, project, other_project
+):
+    """The reviewer checks "left", another tab asks in another project (the hold goes back), then
+    Enter: the verdict is refused and the same assignment comes back, handed out again. It used
+    to come back with its sides drawn anew and "left" still checked, so a second Enter stored
+    the response that had been on the right."""
+    make_comparisons(project, 1)
+    make_comparisons(other_project, 1, prefix="o")
+    reviewer = django_user_model.objects.create_user("lee", password="lee-password-1")
+    project.reviewers.add(reviewer)
+    other_project.reviewers.add(reviewer)
+    page, shoot = page_factory()
+    log_in(page, live_server, "lee", "lee-password-1")
+    page.goto(f"{live_server.url}/projects/{project.pk}/review/")
+    left = page.locator(".response[data-side=left] .md").inner_text()
+    right = page.locator(".response[data-side=right] .md").inner_text()
+    pair = page.locator("form.verdict-form").get_attribute("data-pair")
+    page.keyboard.press("1")
+    assert page.locator('input[name="choice"]:checked').get_attribute("value") == "left"
+
+    other_tab = page.context.new_page()
+    other_tab.goto(f"{live_server.url}/projects/{other_project.pk}/review/")
+    other_tab.close()
+
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('[data-form-error]')?.textContent.includes('released')")
+    shoot("handed-out-again")
+    assert page.locator("form.verdict-form").get_attribute("data-pair") != pair
+    assert page.locator('input[name="choice"]:checked').count() == 0
+    assert page.locator(".response[data-side=left] .md").inner_text() == left
+    assert page.locator(".response[data-side=right] .md").inner_text() == right
+    assert not Judgment.objects.exists()
+
+    # Enter alone asks for a verdict; nothing is stored until one is chosen again.
+    page.keyboard.press("Enter")
+    assert "Pick a verdict first" in page.locator("[data-form-error]").inner_text()
+    assert not Judgment.objects.exists()
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=Nothing left to review")
+    shoot("judged")
+    judgment = Judgment.objects.get(reviewer=reviewer)
+    comparison = judgment.comparison
+    winner = comparison.candidate_a if judgment.choice == "A" else comparison.candidate_b
+    assert winner.text == left

@@ -28,7 +28,8 @@ def test_next_gives_a_blind_pair_with_guidelines(reviewer, project):
     response = _client(reviewer, token=True).get(f"/api/v1/projects/{project.pk}/next/")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"assignment", "prompt", "left", "right", "guidelines", "expires_at"}
+    assert set(body) == {"assignment", "revision", "prompt", "left", "right", "guidelines", "expires_at"}
+    assert body["revision"] == 1
     assert body["prompt"]["messages"] == [{"role": "user", "content": "q question 0?"}]
     assert {body["left"]["text"], body["right"]["text"]} == {"q answer 0 one", "q answer 0 two"}
     assert body["guidelines"] == project.guidelines
@@ -98,6 +99,12 @@ def test_bad_judgments_get_400_naming_the_field(reviewer, project, payload, fiel
         {"choice": "left", "strength": True},
         {"choice": "left", "strength": None},
         {"choice": "left", "strength": 4},
+        {"choice": "left", "revision": 3},
+        {"choice": "left", "revision": None},
+        {"choice": "left", "revision": "3"},
+        {"choice": "left", "revision": 0},
+        {"choice": "left", "revision": 2**63},
+        {"choice": "left", "revision": True},
         {"choice": "LEFT"},
         {"choice": ["left"]},
         {"choice": None},
@@ -165,3 +172,73 @@ def test_session_auth_requires_csrf(reviewer, project):
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]
     assert Judgment.objects.count() == 0
+
+
+@pytest.fixture
+def sides_drawn_alternately(monkeypatch):
+    """Sides drawn in pairs of equal draws, alternating: with one draw in the other project in
+    between, each draw for the first project comes out the other way than the last one there."""
+    import itertools
+
+    from prefs.services import assignment as assignment_service
+
+    draws = itertools.cycle([0.25, 0.25, 0.75, 0.75])
+    monkeypatch.setattr(assignment_service, "_rng", type("Alternate", (), {"random": lambda self: next(draws)})())
+
+
+def _left_choice_stored(judgment) -> str:
+    """The text a stored "left" verdict points at, read back from canonical A/B terms."""
+    from prefs.models import Candidate
+
+    comparison = judgment.comparison
+    winner = comparison.candidate_a_id if judgment.choice == "A" else comparison.candidate_b_id
+    return Candidate.objects.get(pk=winner).text
+
+
+def test_a_hold_handed_out_again_keeps_its_sides_and_an_old_views_revision_gets_409(
+    reviewer, project, other_project, sides_drawn_alternately
+):
+    """next on one project, next on another (which gives the first hold back), next on the first
+    again: the same assignment comes back. It used to come back with its sides drawn anew, so a
+    client that judged what it had been shown stored the other response as the winner."""
+    make_comparisons(project, 1)
+    make_comparisons(other_project, 1, prefix="o")
+    other_project.reviewers.add(reviewer)
+    client = _client(reviewer, token=True)
+    first = client.get(f"/api/v1/projects/{project.pk}/next/").json()
+    views = [first]
+    for _round in range(6):
+        assert client.get(f"/api/v1/projects/{other_project.pk}/next/").status_code == 200
+        views.append(client.get(f"/api/v1/projects/{project.pk}/next/").json())
+    assert {view["assignment"] for view in views} == {first["assignment"]}
+    assert {(view["left"]["text"], view["right"]["text"]) for view in views} == {
+        (first["left"]["text"], first["right"]["text"])
+    }
+    assert [view["revision"] for view in views] == list(range(first["revision"], first["revision"] + 7))
+
+    url = f"/api/v1/assignments/{first['assignment']}/judgment/"
+    stale = client.post(url, {"choice": "left", "revision": first["revision"]}, format="json")
+    assert stale.status_code == 409
+    assert "handed out again" in stale.json()["detail"]
+    stale_skip = client.post(f"/api/v1/assignments/{first['assignment']}/skip/", {"revision": first["revision"]}, format="json")
+    assert stale_skip.status_code == 409
+    assert not Judgment.objects.exists()
+    # The current revision, or none at all: "left" is the text the client was shown on the left.
+    answer = client.post(url, {"choice": "left", "revision": views[-1]["revision"]}, format="json")
+    assert answer.status_code == 201
+    assert _left_choice_stored(Judgment.objects.get()) == first["left"]["text"]
+
+
+def test_a_client_that_sends_no_revision_judges_the_sides_it_was_shown(
+    reviewer, project, other_project, sides_drawn_alternately
+):
+    make_comparisons(project, 1)
+    make_comparisons(other_project, 1, prefix="o")
+    other_project.reviewers.add(reviewer)
+    client = _client(reviewer, token=True)
+    first = client.get(f"/api/v1/projects/{project.pk}/next/").json()
+    client.get(f"/api/v1/projects/{other_project.pk}/next/")
+    client.get(f"/api/v1/projects/{project.pk}/next/")
+    answer = client.post(f"/api/v1/assignments/{first['assignment']}/judgment/", {"choice": "left"}, format="json")
+    assert answer.status_code == 201
+    assert _left_choice_stored(Judgment.objects.get()) == first["left"]["text"]

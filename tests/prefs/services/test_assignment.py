@@ -242,3 +242,44 @@ def test_skips_releases_and_expiry_give_slots_back(django_user_model, project, o
     assignment_skip(reviewer=b, assignment_id=held.pk)
     comparison.refresh_from_db()
     assert (comparison.open_holds, comparison.open_slots) == (0, 1)
+
+
+def test_a_hold_handed_out_again_keeps_its_sides_and_counts_a_new_revision(django_user_model, project, other_project):
+    """Both ways back: given up for another project (the general path), and expired, then asked
+    for with no hold left (PostgreSQL's one-statement claim)."""
+    (comparison,) = make_comparisons(project, 1)
+    make_comparisons(other_project, 1, prefix="o")
+    (user,) = make_reviewers(django_user_model, project, 1)
+    other_project.reviewers.add(user)
+    first = comparison_next_for(reviewer=user, project=project)
+    assert first.revision == 1
+    seen = [first]
+    now = timezone.now()
+    for round_ in range(8):
+        if round_ % 2:
+            comparison_next_for(reviewer=user, project=other_project, now=now)
+        else:
+            now += timedelta(seconds=project.hold_timeout_s + 1)
+            assignment_service.holds_release_expired(now=now)
+        seen.append(comparison_next_for(reviewer=user, project=project, now=now))
+    assert {a.pk for a in seen} == {first.pk}
+    assert {a.left_is_a for a in seen} == {first.left_is_a}
+    assert [a.revision for a in seen] == list(range(1, 10))
+    stored = Assignment.objects.get(pk=first.pk)
+    assert (stored.left_is_a, stored.revision, stored.state) == (first.left_is_a, 9, Assignment.State.OPEN)
+    comparison.refresh_from_db()
+    assert comparison.open_holds == 1
+
+
+def test_a_skip_for_an_older_revision_is_refused(django_user_model, project, other_project):
+    make_comparisons(project, 1)
+    make_comparisons(other_project, 1, prefix="o")
+    (user,) = make_reviewers(django_user_model, project, 1)
+    other_project.reviewers.add(user)
+    first = comparison_next_for(reviewer=user, project=project)
+    comparison_next_for(reviewer=user, project=other_project)
+    again = comparison_next_for(reviewer=user, project=project)
+    with pytest.raises(AssignmentError, match="handed out again") as info:
+        assignment_skip(reviewer=user, assignment_id=first.pk, revision=first.revision)
+    assert info.value.status == 409
+    assert assignment_skip(reviewer=user, assignment_id=again.pk, revision=again.revision).state == "skipped"

@@ -190,3 +190,38 @@ def test_direction_controls_in_names_and_texts_are_shown_escaped(client, django_
     for char in "\u202e\u2067\u2069":
         assert char not in html
         assert f"&lt;U+{ord(char):04X}&gt;</span>" in html
+
+
+def _sides(html: str) -> list[str]:
+    return re.findall(r'data-side="(?:left|right)">\s*<h2>.*?</h2>\s*<div class="md">(.*?)</div>', html, re.S)
+
+
+def test_a_verdict_checked_for_a_hold_handed_out_again_is_not_kept(client, reviewer, project, other_project):
+    """The page shows a pair; another tab asks in another project (the hold goes back); the page's
+    verdict is then refused, and the page shows the same assignment handed out again. It used to
+    show it with its sides drawn anew and the old verdict still checked, so Enter stored it."""
+    make_comparisons(project, 1)
+    make_comparisons(other_project, 1, prefix="o")
+    other_project.reviewers.add(reviewer)
+    client.force_login(reviewer)
+    page = client.get(_url(project)).content.decode()
+    first = _assignment_id(page)
+    revision = re.search(r'name="revision" value="(\d+)"', page).group(1)
+    client.get(_url(other_project))
+    fragment = client.post(
+        f"{_url(project)}{first}/judge/",
+        {"choice": "left", "strength": "2", "rationale": "kinder", "revision": revision},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "released" in fragment
+    assert _assignment_id(fragment) == first
+    assert _sides(fragment) == _sides(page)
+    assert re.search(r'name="revision" value="(\d+)"', fragment).group(1) == str(int(revision) + 1)
+    assert not re.search(r'name="choice" value="\w+" checked', fragment)
+    assert Judgment.objects.count() == 0
+    # The old page's verdict, sent again, is refused: the hold it showed was handed out anew.
+    again = client.post(
+        f"{_url(project)}{first}/judge/", {"choice": "left", "revision": revision}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "handed out again" in again
+    assert Judgment.objects.count() == 0
