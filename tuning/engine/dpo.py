@@ -42,6 +42,12 @@ logger = logging.getLogger(__name__)
 
 SCHEDULERS = ("linear", "constant", "cosine")
 CHECKPOINT_STATE = "trainer_state.json"
+# Epochs scaled to the set (epochs=None): at least this many optimiser steps, at most this
+# many passes; warm-up (warmup_steps=None) takes this share of the steps. From measurement,
+# see README "Defaults that learn".
+AUTO_MIN_STEPS = 64
+AUTO_MAX_EPOCHS = 8
+AUTO_WARMUP = 0.1
 # Checkpoints kept in checkpoint_dir; older ones are removed as new ones appear.
 CHECKPOINTS_KEPT = 2
 
@@ -57,8 +63,9 @@ class DPOConfig:
     loss_type: str = "sigmoid"
     # Peak learning rate of AdamW.
     learning_rate: float = 5e-5
-    # Passes over the training pairs (ignored when max_steps is set).
-    epochs: int = 1
+    # Passes over the training pairs (ignored when max_steps is set). None: scaled to the set's
+    # size, so that a small set still gets AUTO_MIN_STEPS steps (see planned_epochs).
+    epochs: int | None = None
     # Optimiser steps to run; None = as many as `epochs` needs.
     max_steps: int | None = None
     # Pairs per forward pass.
@@ -85,8 +92,8 @@ class DPOConfig:
     # R-DPO's alpha, per token of length difference (chosen minus rejected) inside the sigmoid:
     # > 0 keeps the adapter from learning "longer wins" (the paper's use), < 0 "shorter wins".
     length_alpha: float = 0.01
-    # Steps of linear warm-up from 0 to learning_rate.
-    warmup_steps: int = 0
+    # Steps of linear warm-up from 0 to learning_rate. None: AUTO_WARMUP of the run's steps.
+    warmup_steps: int | None = None
     # Learning-rate schedule after warm-up: linear decay to 0, constant, or cosine.
     lr_scheduler: str = "linear"
     weight_decay: float = 0.0
@@ -130,7 +137,7 @@ class DPOConfig:
             raise BadInput(problem)
         checks = [
             (self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}"),
-            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.epochs is None or self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.max_steps is None or self.max_steps >= 1, f"max_steps must be >= 1, got {self.max_steps}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (self.grad_accum >= 1, f"grad_accum must be >= 1, got {self.grad_accum}"),
@@ -142,7 +149,7 @@ class DPOConfig:
             ),
             (self.truncation in TRUNCATION_MODES, f"truncation must be one of {TRUNCATION_MODES}, got {self.truncation!r}"),
             (self.lr_scheduler in SCHEDULERS, f"lr_scheduler must be one of {SCHEDULERS}, got {self.lr_scheduler!r}"),
-            (self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}"),
+            (self.warmup_steps is None or self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}"),
             (self.max_grad_norm >= 0, f"max_grad_norm must be >= 0, got {self.max_grad_norm}"),
             (math.isfinite(self.simpo_gamma), f"simpo_gamma must be a finite number, got {self.simpo_gamma}"),
             (math.isfinite(self.length_alpha), f"length_alpha must be a finite number, got {self.length_alpha}"),
@@ -162,6 +169,18 @@ class DPOConfig:
         from tuning.engine.losses import REFERENCE_FREE
 
         return self.loss_type not in REFERENCE_FREE
+
+
+def planned_epochs(config: DPOConfig, n_batches: int) -> int:
+    """The run's passes over its pairs: the config's, or enough for AUTO_MIN_STEPS steps.
+
+    A set of 18 pairs at batch 4 makes 5 steps an epoch, too few for LoRA to move; scaled, it
+    gets AUTO_MAX_EPOCHS passes (40 steps), while 1,000 pairs get one.
+    """
+    if config.epochs is not None:
+        return config.epochs
+    per_epoch = max(1, math.ceil(n_batches / config.grad_accum))
+    return max(1, min(AUTO_MAX_EPOCHS, math.ceil(AUTO_MIN_STEPS / per_epoch)))
 
 
 def split_heldout(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -237,8 +256,11 @@ class _Run:
             self.total_steps = config.max_steps
             self.total_micro = config.max_steps * config.grad_accum
         else:
-            self.total_micro = config.epochs * self.n_batches
+            self.total_micro = planned_epochs(config, self.n_batches) * self.n_batches
             self.total_steps = math.ceil(self.total_micro / config.grad_accum)
+        self.warmup_steps = (
+            config.warmup_steps if config.warmup_steps is not None else math.ceil(AUTO_WARMUP * self.total_steps)
+        )
         self.history: list[dict] = []
         self.step = 0
         self.ref: dict[str, Any] = {}
@@ -521,7 +543,7 @@ def train_dpo(
         trainable, lr=config.learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=config.weight_decay
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _lr_lambda(config.lr_scheduler, config.warmup_steps, run.total_steps)
+        optimizer, _lr_lambda(config.lr_scheduler, run.warmup_steps, run.total_steps)
     )
 
     written_checkpoints: list[Path] = []

@@ -101,13 +101,20 @@ _EVALUATE = (
 
 _TRAINING = (
     Param("learning_rate", "float", 5e-5, "Step size of the optimiser (AdamW).", min=1e-9, max=1.0),
-    Param("epochs", "int", 1, "Passes over the preference set.", min=1, max=1000),
+    Param(
+        "epochs", "int", None,
+        "Passes over the preference set. Empty: scaled to the set, at least 64 steps and at most "
+        "8 passes, so a small set still moves the adapter.",
+        nullable=True, min=1, max=1000,
+    ),
     Param("max_steps", "int", None, "Stop after this many optimisation steps (empty: run all epochs).", nullable=True, min=1, max=10_000_000),
     Param("batch_size", "int", 4, "Preference pairs per optimisation step.", min=1, max=4096),
     Param("grad_accum", "int", 1, "Batches whose gradients are summed before each step.", label="Gradient accumulation", min=1, max=4096, advanced=True),
     _MAX_LENGTH,
     _SEED,
 )
+
+_REWARD_EPOCHS = Param("epochs", "int", 1, "Passes over the preference set.", min=1, max=1000)
 
 SPECS: dict[str, tuple[Param, ...]] = {
     "dpo": (
@@ -153,7 +160,8 @@ SPECS: dict[str, tuple[Param, ...]] = {
     ),
     "reward_model": (
         Param("learning_rate", "float", 1e-4, "Step size of the optimiser (AdamW).", min=1e-9, max=1.0),
-        *_TRAINING[1:],
+        # The reward model's trainer has no set-scaled epochs: one pass unless told otherwise.
+        *(_REWARD_EPOCHS if p.name == "epochs" else p for p in _TRAINING[1:]),
         _LORA_R,
         _LORA_ALPHA,
     ),

@@ -13,7 +13,7 @@ from tuning.engine.dpo import DPOConfig, train_dpo
 from tuning.engine.errors import BadInput, Cancelled, TrainingDiverged
 from tuning.engine.sources import base_fingerprint
 
-FAST = {"batch_size": 4, "learning_rate": 1e-2, "lora": {"r": 4, "alpha": 8}}
+FAST = {"batch_size": 4, "learning_rate": 1e-2, "epochs": 1, "warmup_steps": 0, "lora": {"r": 4, "alpha": 8}}
 
 
 def _weights(adapter_dir):
@@ -359,3 +359,28 @@ def test_training_that_learns_gives_no_warning(tiny_model, tmp_path):
     )
     assert result["warning"] is None
     assert result["metrics"]["last_epoch/accuracy_low"] > 0.5
+
+
+def test_a_small_set_gets_enough_passes_for_the_minimum_steps_and_a_large_one_a_single_pass():
+    from tuning.engine.dpo import AUTO_MAX_EPOCHS, AUTO_MIN_STEPS, DPOConfig, planned_epochs
+
+    auto = DPOConfig()
+    # 18 pairs at batch 4: 5 steps a pass; the cap stops it at AUTO_MAX_EPOCHS passes.
+    assert planned_epochs(auto, 5) == AUTO_MAX_EPOCHS
+    # 200 pairs: 50 steps a pass, so two passes reach AUTO_MIN_STEPS.
+    assert planned_epochs(auto, 50) == 2 and 2 * 50 >= AUTO_MIN_STEPS
+    assert planned_epochs(auto, 250) == 1
+    # Gradient accumulation makes fewer steps of the same batches.
+    assert planned_epochs(DPOConfig(grad_accum=2), 50) == 3
+    assert planned_epochs(DPOConfig(epochs=1), 5) == 1
+
+
+def test_a_run_with_default_epochs_and_warmup_scales_both_to_the_set(tiny_model, tmp_path):
+    config = {k: v for k, v in FAST.items() if k not in ("epochs", "warmup_steps")}
+    result = train_dpo(source=tiny_model, rows=polite_rude_pairs(8), output_dir=tmp_path / "out", config=config)
+    # 8 pairs at batch 4 make 2 steps a pass: 8 passes, 16 steps.
+    assert result["steps"] == 16
+    # A tenth of the steps warm up from 0: the first step's learning rate is 0, the third's the peak.
+    rates = [event["learning_rate"] for event in result["history"]]
+    assert rates[0] == 0.0 and rates[1] < rates[2] == pytest.approx(1e-2)
+
