@@ -40,6 +40,7 @@ class World:
     job: object
     adapter: object
     evaluation: object
+    round: object
     admin_user: object
     reviewer: object
     outsider: object
@@ -63,7 +64,7 @@ def world(tuning_project, other_project, admin_user, reviewer, outsider) -> Worl
     from prefs.services.assignment import comparison_next_for
     from tests.factories import make_comparisons
     from tests.tuning.factories import frozen_set
-    from tuning.models import Evaluation
+    from tuning.models import Evaluation, Round
     from tuning.services.launch import job_launch
 
     make_comparisons(tuning_project, 3, prefix="world")
@@ -75,6 +76,7 @@ def world(tuning_project, other_project, admin_user, reviewer, outsider) -> Worl
     evaluation = Evaluation.objects.get(
         job=job_launch(kind="evaluate", project=tuning_project, created_by=admin_user, adapter_id=adapter.pk)
     )
+    round_ = Round.objects.create(project=tuning_project, number=1, samples=2, pairing="all", target_judgments=40)
     return World(
         project=tuning_project,
         other_project=other_project,
@@ -83,6 +85,7 @@ def world(tuning_project, other_project, admin_user, reviewer, outsider) -> Worl
         job=job,
         adapter=adapter,
         evaluation=evaluation,
+        round=round_,
         admin_user=admin_user,
         reviewer=reviewer,
         outsider=outsider,

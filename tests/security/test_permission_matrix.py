@@ -120,6 +120,14 @@ EXPECTED: dict[str, tuple[Expect, ...]] = {
     "tuning-project-rollback": (page("post", *TUNING_POST),),
     "tuning-evaluation": (page("get", *TUNING_PAGE),),
     "tuning-evaluation-live": (page("get", *TUNING_PAGE),),
+    # The world's round 1 has not trained: starting another is refused (with a message), and
+    # training it now freezes the project's judgments and queues DPO.
+    "tuning-rounds": (page("get", *TUNING_PAGE),),
+    "tuning-round-start": (page("get", 405, 405, 405, 405), page("post", *TUNING_POST)),
+    "tuning-round-policy": (
+        page("post", *TUNING_POST, body={"samples": "3", "pairing": "all", "target_judgments": "10", "max_prompts": "5"}),
+    ),
+    "tuning-round-train": (page("get", 405, 405, 405, 405), page("post", *TUNING_POST)),
     # --- API: schema and docs are public (they describe, they hold no data) ---
     "api-schema": (page("get", *PUBLIC),),
     # --- API: every signed-in client may revoke its own token ---
@@ -146,6 +154,12 @@ EXPECTED: dict[str, tuple[Expect, ...]] = {
     # The admin passes the gate; 409 because the project has no earlier adapter to go back to.
     "api-project-rollback": (page("post", 401, 403, 403, 409),),
     "api-evaluation": (page("get", *ADMIN_API),),
+    "api-project-rounds": (page("get", *ADMIN_API), page("post", 401, 403, 403, 409)),
+    "api-round-policy": (
+        page("get", *ADMIN_API),
+        page("put", 401, 403, 403, 200, body={"samples": 3, "pairing": "all", "target_judgments": 10, "max_prompts": 5}),
+    ),
+    "api-round-train": (page("post", 401, 403, 403, 201),),
     # --- API: projects (reviewers read their own), data in and out (admin only) ---
     "api-projects": (page("get", 401, 200, 200, 200), page("post", 401, 403, 403, 201, body={"name": "New"})),
     "api-project": (page("get", 401, 200, 404, 200),),
@@ -312,6 +326,7 @@ def _url(route: Route, world) -> str:
         "job_id": world.job.pk,
         "adapter_id": world.adapter.pk,
         "evaluation_id": world.evaluation.pk,
+        "round_id": world.round.pk,
         "set_id": world.preference_set.pk,
         "kind": "dpo",
         "app_label": "prefs",
