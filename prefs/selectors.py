@@ -6,6 +6,7 @@ import functools
 import json
 from datetime import datetime
 
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from prefs.models import Assignment, Candidate, Comparison, Judgment, Project, Prompt
@@ -17,7 +18,17 @@ def reviewer_progress(*, reviewer, project: Project, now: datetime | None = None
     """What this reviewer has done in the project and how much is still there for them."""
     now = now or timezone.now()
     done = Judgment.objects.filter(comparison__project=project, reviewer=reviewer).count()
-    remaining = available_comparisons(reviewer=reviewer, project=project).count()
+    # A group's comparisons (an evaluation's opponents for one prompt) count once: this
+    # reviewer is given only one of them.
+    remaining = sum(
+        available_comparisons(reviewer=reviewer, project=project)
+        .order_by()
+        .aggregate(
+            ungrouped=Count("id", filter=Q(group_key__isnull=True)),
+            groups=Count("group_key", distinct=True),
+        )
+        .values()
+    )
     # A comparison this reviewer holds may have no open slot left (their hold took it) but
     # still waits for them.
     remaining += (

@@ -156,6 +156,11 @@ class Comparison(models.Model):
         db_persist=True,
     )
     gold_choice = models.CharField(max_length=8, choices=Choice.choices, blank=True, default="")
+    # Comparisons that share a text, of which one reviewer is given at most one: an evaluation's
+    # answers to one prompt, one comparison per opponent, all holding the new adapter's answer
+    # ("evaluation:<id>:prompt:<id>"). A reviewer shown two would spot the text that came back.
+    # NULL, not "", for no group: NULL equals nothing, in the claim's check and in the index.
+    group_key = models.CharField(max_length=64, null=True, blank=True, default=None)  # noqa: DJ001
     # SHA-256 over the prompt and the unordered pair of texts: the import's duplicate key.
     pair_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -199,6 +204,9 @@ class Assignment(models.Model):
     revision = models.PositiveIntegerField(default=1)
     issued_at = models.DateTimeField()
     expires_at = models.DateTimeField()
+    # The comparison's group_key, copied when the hold is first given, so that the database
+    # itself refuses a reviewer a second comparison of one group (assignment_once_per_group).
+    group_key = models.CharField(max_length=64, null=True, blank=True, default=None)  # noqa: DJ001
 
     class Meta:
         ordering = ["id"]
@@ -210,6 +218,13 @@ class Assignment(models.Model):
             # comparison claims without locking the reviewer's row (prefs.services.assignment).
             models.UniqueConstraint(
                 fields=["reviewer"], condition=models.Q(state="open"), name="assignment_one_open_hold"
+            ),
+            # One comparison per group per reviewer, whatever became of the hold: also what
+            # the claim's check reads (prefs.services.assignment).
+            models.UniqueConstraint(
+                fields=["reviewer", "group_key"],
+                condition=models.Q(group_key__isnull=False),
+                name="assignment_once_per_group",
             ),
         ]
         indexes = [

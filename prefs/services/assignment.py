@@ -5,6 +5,9 @@ Invariants, on PostgreSQL and on SQLite:
   an unexpired hold counts as a taken slot, so no more reviewers hold it than it can take;
 - a reviewer gets the comparison with the fewest judgments first, oldest first among equals,
   never one they judged or skipped, and holds at most one comparison at a time;
+- of a comparison group (`group_key`: an evaluation's comparisons of one prompt, which share
+  the new adapter's answer) a reviewer is given one comparison only, ever: the claim checks it,
+  and the unique index `assignment_once_per_group` refuses a second one should a race get past;
 - the side each candidate is shown on is drawn at random per assignment and stored; a hold
   handed out again (after it was released or expired) keeps its sides and counts up its
   `revision`, which judgments and skips may name to refuse a stale page or client.
@@ -65,11 +68,20 @@ def _finished_by(reviewer):
     )
 
 
+def _group_taken_by(reviewer):
+    # Another comparison of the same group given to this reviewer before, in any state. A NULL
+    # group_key equals nothing, so ungrouped comparisons never match.
+    return Assignment.objects.filter(reviewer=reviewer, group_key=OuterRef("group_key")).exclude(
+        comparison=OuterRef("pk")
+    )
+
+
 def available_comparisons(*, reviewer, project: Project) -> QuerySet[Comparison]:
     """Open comparisons this reviewer could be given, in the order they would be given."""
     return (
         Comparison.objects.filter(project=project, gold_choice="", open_slots__gt=0)
         .exclude(Exists(_finished_by(reviewer)))
+        .exclude(Exists(_group_taken_by(reviewer)))
         .order_by("judgment_count", "created_at", "id")
     )
 
@@ -81,6 +93,7 @@ def _gold_comparisons(*, reviewer, project: Project) -> QuerySet[Comparison]:
         Comparison.objects.filter(project=project)
         .exclude(gold_choice="")
         .exclude(Exists(_finished_by(reviewer)))
+        .exclude(Exists(_group_taken_by(reviewer)))
         .order_by("created_at", "id")
     )
 
@@ -161,17 +174,18 @@ def _next_once(*, reviewer, project: Project, now: datetime) -> Assignment | Non
 
 
 def _is_second_hold(exc: IntegrityError) -> bool:
-    # Either index can refuse the general path's new row when a second tab's hold (on any
-    # comparison, or on this one) was committed while it claimed; both are about this reviewer.
+    # Any of these indexes can refuse a new hold when a second tab's hold (on any comparison, on
+    # this one, or on another of its group) was committed while it claimed; all are about this
+    # reviewer, and the next attempt reads that hold first.
     diag = getattr(exc.__cause__, "diag", None)
     if diag is not None:
         return diag.constraint_name in _ONE_HOLD_CONSTRAINTS
     # SQLite names the columns, not the index.
-    return str(exc).endswith("prefs_assignment.reviewer_id")
+    return str(exc).endswith(("prefs_assignment.reviewer_id", "prefs_assignment.group_key"))
 
 
 _ATTEMPTS = 10
-_ONE_HOLD_CONSTRAINTS = ("assignment_one_open_hold", "assignment_once_per_reviewer")
+_ONE_HOLD_CONSTRAINTS = ("assignment_one_open_hold", "assignment_once_per_reviewer", "assignment_once_per_group")
 
 
 def _next_without_lock(*, reviewer, project: Project, now: datetime) -> tuple[bool, Assignment | None]:
@@ -289,12 +303,17 @@ def _lock_reviewer_and_read_holds(reviewer) -> list[Assignment]:
 
 _CLAIM_SQL = """
 WITH candidate AS (
-    SELECT c.id FROM {comparison} c
+    SELECT c.id, c.group_key FROM {comparison} c
     WHERE c.project_id = %(project)s AND c.gold_choice = '' AND c.open_slots > 0
       AND NOT EXISTS (
           SELECT 1 FROM {assignment} a
           WHERE a.comparison_id = c.id AND a.reviewer_id = %(reviewer)s
             AND a.state IN ('judged', 'skipped'))
+      -- One comparison of a group per reviewer (the index assignment_once_per_group also
+      -- refuses a second one, should a concurrent claim of this reviewer get past this).
+      AND (c.group_key IS NULL OR NOT EXISTS (
+          SELECT 1 FROM {assignment} g
+          WHERE g.reviewer_id = %(reviewer)s AND g.group_key = c.group_key AND g.comparison_id <> c.id))
     ORDER BY c.judgment_count, c.created_at, c.id
     LIMIT 1
     FOR UPDATE OF c SKIP LOCKED
@@ -305,8 +324,9 @@ WITH candidate AS (
     -- A hold handed out again keeps its sides (a stale client's "left" still means what it
     -- showed there) and counts up its revision.
     INSERT INTO {assignment} AS a
-        (comparison_id, reviewer_id, left_is_a, state, revision, issued_at, expires_at)
-    SELECT candidate.id, %(reviewer)s, %(left_is_a)s, 'open', 1, %(now)s, %(expires)s FROM candidate
+        (comparison_id, reviewer_id, left_is_a, state, revision, issued_at, expires_at, group_key)
+    SELECT candidate.id, %(reviewer)s, %(left_is_a)s, 'open', 1, %(now)s, %(expires)s, candidate.group_key
+    FROM candidate
     ON CONFLICT (comparison_id, reviewer_id) DO UPDATE SET
         state = 'open', revision = a.revision + 1,
         issued_at = EXCLUDED.issued_at, expires_at = EXCLUDED.expires_at
@@ -452,7 +472,9 @@ def _hold(comparison: Comparison, *, reviewer, project: Project, now: datetime, 
             raise _SecondHold
         assignment = Assignment.objects.get(comparison=comparison, reviewer=reviewer)
     else:
-        assignment = Assignment.objects.create(comparison=comparison, reviewer=reviewer, **fields)
+        assignment = Assignment.objects.create(
+            comparison=comparison, reviewer=reviewer, group_key=comparison.group_key, **fields
+        )
     assignment.comparison = comparison
     return assignment
 

@@ -55,8 +55,12 @@ def comparison_create(
     origin: str = Comparison.Origin.MANUAL,
     required_judgments: int | None = None,
     gold_choice: str = "",
+    group_key: str | None = None,
 ) -> Comparison:
-    """Stores both candidates and the comparison between them, in one transaction."""
+    """Stores both candidates and the comparison between them, in one transaction.
+
+    Comparisons given the same `group_key` share a text; a reviewer is given at most one of them.
+    """
     # PostgreSQL text cannot hold NUL (0x00); a model can emit it (byte-fallback tokens), and one
     # such answer would fail the whole job's write. It means nothing in an answer: drop it.
     a_text, b_text = a.text.replace("\x00", ""), b.text.replace("\x00", "")
@@ -80,5 +84,6 @@ def comparison_create(
             origin=origin,
             required_judgments=project.overlap if required_judgments is None else required_judgments,
             gold_choice=gold_choice,
+            group_key=group_key,
             pair_hash=pair_hash(prompt.content_hash, a_text, b_text),
         )

@@ -201,3 +201,61 @@ def test_each_phase_of_the_job_gets_its_share_of_the_bar_by_expected_time():
     assert width("generate-after") > width("drift-generate") + width("drift")
     short = evaluation_phases(prompts=8, arms=["before"], max_new_tokens=16, rows=0)
     assert "accuracy" not in short and width("generate-after", short) < width("drift", short)
+
+
+def _stored_evaluation(tuning_project, admin_user, arms=("before", "base")):
+    """An evaluation whose job wrote its comparisons as the job does, one per prompt and arm."""
+    from tuning.models import Job
+    from tuning.services.evaluations import _store_pairs
+
+    after = Adapter.objects.create(base_model=tuning_project.base_model, project=tuning_project, name="v2", path="x")
+    job = job_launch(kind="evaluate", project=tuning_project, created_by=admin_user, adapter_id=after.pk)
+    Job.objects.filter(pk=job.pk).update(state=Job.State.RUNNING)
+    job.refresh_from_db()
+    evaluation = Evaluation.objects.select_related("after_adapter", "project").get(job=job)
+    prompts = list(Prompt.objects.filter(project=tuning_project, split="heldout").order_by("id"))
+
+    def samples(label):
+        return [{"text": f"{label} answer {p.pk}", "tokens": 3, "finish_reason": "stop"} for p in prompts]
+
+    for arm in arms:
+        _store_pairs(evaluation, arm, prompts, samples("after"), samples(arm), job=job, other_label=arm,
+                     other_adapter_id=None, sampling={})
+    return evaluation, prompts
+
+
+def test_no_reviewer_gets_two_comparisons_of_one_prompt_within_an_evaluation(tuning_project, admin_user, django_user_model):
+    """The after text is in every opponent's comparison of a prompt: a reviewer shown two of them
+    would see which text came back, and know the new adapter's. Each gets one per prompt."""
+    evaluation, prompts = _stored_evaluation(tuning_project, admin_user)
+    assert EvaluationPair.objects.filter(evaluation=evaluation).count() == 2 * len(prompts)
+    reviewers = make_reviewers(django_user_model, tuning_project, 3, prefix="ev")
+    given: dict[str, list[int]] = {}
+    for reviewer in reviewers:
+        while (assignment := comparison_next_for(reviewer=reviewer, project=tuning_project)) is not None:
+            if assignment.comparison.origin == Comparison.Origin.EVALUATION:
+                given.setdefault(reviewer.username, []).append(assignment.comparison.prompt_id)
+            judgment_record(reviewer=reviewer, assignment_id=assignment.pk, verdict=Verdict(choice="tie"))
+    for prompts_seen in given.values():
+        assert len(prompts_seen) == len(set(prompts_seen))
+    # Each comparison still got its one verdict: the first two reviewers took one arm each.
+    assert sorted(len(v) for v in given.values()) == [3, 3]
+    assert not Comparison.objects.filter(project=tuning_project, origin="evaluation", open_slots__gt=0).exists()
+
+
+def test_any_one_measured_difference_is_a_measurable_change():
+    from tuning.services.evaluations import evaluation_shows_no_change
+
+    still = {"drift": {"mean_kl": 0.001}, "heldout_prompts_preference": {"accuracy": 0.52, "low": 0.4, "high": 0.64, "n": 60}}
+    unjudged = [{"arm": "before", "n": 0, "low": 0.0, "high": 1.0}]
+    assert evaluation_shows_no_change(metrics=still, arms=unjudged)
+    # Held-out accuracy clear of chance, reviewers clear of chance, or the answers moved: a change.
+    learned = {**still, "heldout_prompts_preference": {"accuracy": 0.7, "low": 0.57, "high": 0.8, "n": 60}}
+    assert not evaluation_shows_no_change(metrics=learned, arms=unjudged)
+    assert not evaluation_shows_no_change(metrics=still, arms=[{"arm": "before", "n": 40, "low": 0.56, "high": 0.83}])
+    assert not evaluation_shows_no_change(metrics={**still, "drift": {"mean_kl": 0.05}}, arms=unjudged)
+    # An accuracy written before it carried its interval: the interval is computed from n.
+    old = {**still, "heldout_prompts_preference": {"accuracy": 0.9, "n": 50}}
+    assert not evaluation_shows_no_change(metrics=old, arms=unjudged)
+    # Nothing to say before the job has measured drift.
+    assert not evaluation_shows_no_change(metrics={}, arms=unjudged)

@@ -50,6 +50,11 @@ def _candidate_sampling(sampling: dict, sample: dict, evaluation: Evaluation) ->
     return {**sampling, "evaluation": evaluation.pk, "tokens": sample["tokens"], "finish_reason": sample["finish_reason"]}
 
 
+def evaluation_group_key(evaluation: Evaluation, prompt) -> str:
+    """The comparison group of an evaluation's answers to one prompt (prefs' Comparison.group_key)."""
+    return f"evaluation:{evaluation.pk}:prompt:{prompt.pk}"
+
+
 def _store_pairs(evaluation: Evaluation, arm: str, prompts, after_samples, other_samples, *, job: Job, other_label: str, other_adapter_id, sampling: dict) -> dict:
     """Comparisons for one arm; identical answers are not sent (nothing to choose) but counted:
     each stands for as many ties as the verdicts its comparison would have had."""
@@ -70,6 +75,9 @@ def _store_pairs(evaluation: Evaluation, arm: str, prompts, after_samples, other
                 a=CandidateSpec(after_text, source=after.name, adapter_id=after.pk, sampling=_candidate_sampling(sampling, after_sample, evaluation)),
                 b=CandidateSpec(other_text, source=other_label, adapter_id=other_adapter_id, sampling=_candidate_sampling(sampling, other_sample, evaluation)),
                 origin=Comparison.Origin.EVALUATION,
+                # Every opponent's comparison of this prompt holds the same after text: a
+                # reviewer who saw two would know which answer is the new adapter's.
+                group_key=evaluation_group_key(evaluation, prompt),
             )
             EvaluationPair.objects.create(
                 evaluation=evaluation,

@@ -283,3 +283,91 @@ def test_a_skip_for_an_older_revision_is_refused(django_user_model, project, oth
         assignment_skip(reviewer=user, assignment_id=first.pk, revision=first.revision)
     assert info.value.status == 409
     assert assignment_skip(reviewer=user, assignment_id=again.pk, revision=again.revision).state == "skipped"
+
+
+def _evaluation_like(project, *, groups: int, opponents=("before", "base")) -> list[list[Comparison]]:
+    """Per prompt, one comparison per opponent, all holding the same "after" text and one group."""
+    from prefs.services.comparisons import CandidateSpec, comparison_create, prompt_get_or_create
+
+    made = []
+    for index in range(groups):
+        prompt = prompt_get_or_create(project=project, messages=[{"role": "user", "content": f"held out {index}?"}])
+        made.append([
+            comparison_create(
+                project=project, prompt=prompt,
+                a=CandidateSpec(f"after {index}", source="after"), b=CandidateSpec(f"{arm} {index}", source=arm),
+                origin=Comparison.Origin.EVALUATION, group_key=f"evaluation:1:prompt:{prompt.pk}",
+            )
+            for arm in opponents
+        ])
+    return made
+
+
+def test_a_reviewer_is_given_one_comparison_of_a_group_however_the_hold_ends(django_user_model, project, other_project):
+    """Two opponents per prompt share the after text. Judged, skipped, given back for another
+    project or expired: the reviewer is never given the group's other comparison."""
+    project.overlap = 2
+    project.save()
+    groups = _evaluation_like(project, groups=2)
+    (loose,) = make_comparisons(project, 1, prefix="loose")
+    make_comparisons(other_project, 3, prefix="o")
+    group_of = {c.pk: index for index, group in enumerate(groups) for c in group}
+    judge, skipper, wanderer, sleeper = make_reviewers(django_user_model, project, 4)
+    other_project.reviewers.add(wanderer)
+
+    given = [_judge(judge, project).comparison_id for _ in range(3)]
+    assert comparison_next_for(reviewer=judge, project=project) is None
+    assert sorted(str(group_of.get(pk, "loose")) for pk in given) == ["0", "1", "loose"]
+
+    first = comparison_next_for(reviewer=skipper, project=project)
+    assignment_skip(reviewer=skipper, assignment_id=first.pk)
+    rest = [_judge(skipper, project).comparison_id for _ in range(2)]
+    assert comparison_next_for(reviewer=skipper, project=project) is None
+    assert group_of[first.comparison_id] not in [group_of.get(pk) for pk in rest]
+
+    # Given back for another project (the general path claims next), then asked again.
+    held = comparison_next_for(reviewer=wanderer, project=project)
+    comparison_next_for(reviewer=wanderer, project=other_project)
+    again = comparison_next_for(reviewer=wanderer, project=project)
+    assert again.comparison_id == held.comparison_id or group_of.get(again.comparison_id) != group_of.get(held.comparison_id)
+
+    # Expired, then asked again with no hold left (PostgreSQL's one-statement claim).
+    held = comparison_next_for(reviewer=sleeper, project=project)
+    later = timezone.now() + timedelta(seconds=project.hold_timeout_s + 1)
+    assignment_service.holds_release_expired(now=later)
+    seen = [held.comparison_id]
+    while (assignment := comparison_next_for(reviewer=sleeper, project=project, now=later)) is not None:
+        judgment_record(reviewer=sleeper, assignment_id=assignment.pk, verdict=Verdict("tie"), now=later)
+        seen.append(assignment.comparison_id)
+    grouped = [group_of[pk] for pk in set(seen) if pk in group_of]
+    assert len(grouped) == len(set(grouped)) == 2
+
+
+def test_the_database_refuses_a_reviewer_a_second_comparison_of_a_group(django_user_model, project):
+    """Enforced in the claim itself: should two claims race past the check, the index refuses."""
+    from django.db import IntegrityError, transaction
+
+    ((before, base),) = _evaluation_like(project, groups=1)
+    (user,) = make_reviewers(django_user_model, project, 1)
+    held = comparison_next_for(reviewer=user, project=project)
+    other = base if held.comparison_id == before.pk else before
+    judgment_record(reviewer=user, assignment_id=held.pk, verdict=Verdict("left"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Assignment.objects.create(
+            comparison=other, reviewer=user, left_is_a=True, issued_at=timezone.now(),
+            expires_at=timezone.now(), group_key=other.group_key,
+        )
+    assert comparison_next_for(reviewer=user, project=project) is None
+
+
+def test_progress_counts_a_group_as_one_comparison(django_user_model, project):
+    from prefs.selectors import reviewer_progress
+
+    _evaluation_like(project, groups=2)
+    make_comparisons(project, 1, prefix="loose")
+    (user,) = make_reviewers(django_user_model, project, 1)
+    assert reviewer_progress(reviewer=user, project=project)["remaining"] == 3
+    for done in range(1, 4):
+        _judge(user, project)
+        assert reviewer_progress(reviewer=user, project=project)["remaining"] == 3 - done
+    assert comparison_next_for(reviewer=user, project=project) is None
