@@ -92,7 +92,7 @@ def test_launching_from_the_form_queues_the_job_and_opens_its_page(tuning_projec
     )
     job = Job.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
-    assert job.params["beta"] == 0.25 and job.params["evaluate"] is True and job.params["epochs"] == 1
+    assert job.params["beta"] == 0.25 and job.params["evaluate"] is True and job.params["epochs"] is None
     page = _client(admin_user).get(response["Location"]).content.decode()
     assert "Cancel job" in page and 'hx-trigger="every 2s"' in page
 

@@ -14,6 +14,8 @@ from prefs.models import Project
 from tuning.models import Pairing, Round
 from tuning.selectors import rounds_timeline
 from tuning.services.rounds import (
+    MAX_ROUND_PROMPTS,
+    MAX_TARGET_JUDGMENTS,
     RoundError,
     round_policy_get,
     round_policy_update,
@@ -62,27 +64,29 @@ def _row_for(round_: Round) -> dict:
 class PolicySerializer(serializers.Serializer):
     samples = serializers.IntegerField(min_value=2, max_value=4)
     pairing = serializers.ChoiceField(choices=Pairing.values)
-    target_judgments = serializers.IntegerField(min_value=1)
-    max_prompts = serializers.IntegerField(min_value=1)
+    target_judgments = serializers.IntegerField(min_value=1, max_value=MAX_TARGET_JUDGMENTS)
+    max_prompts = serializers.IntegerField(min_value=1, max_value=MAX_ROUND_PROMPTS)
 
 
-RoundSchema = inline_serializer(
-    "Round",
-    {
+def _round_fields() -> dict:
+    return {
         "id": serializers.IntegerField(),
         "number": serializers.IntegerField(),
         "state": serializers.ChoiceField(choices=["sampling", "collecting", "training", "evaluating", "judging", "done", "failed"]),
         "train_job": serializers.IntegerField(allow_null=True),
         "evaluation": serializers.IntegerField(allow_null=True),
         "win_rate": serializers.DictField(allow_null=True),
-    },
-)
+    }
+
+
+RoundSchema = inline_serializer("Round", _round_fields())
+RoundListSchema = inline_serializer("RoundList", _round_fields(), many=True)
 
 
 class ProjectRoundsView(APIView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(operation_id="rounds_list", responses={200: RoundSchema})
+    @extend_schema(operation_id="rounds_list", responses={200: RoundListSchema})
     def get(self, request, project_id: int):
         project = get_object_or_404(Project, pk=project_id)
         return Response([round_body(row) for row in rounds_timeline(project)])

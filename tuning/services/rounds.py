@@ -23,6 +23,9 @@ from tuning.services.launch import job_launch
 # the default model's usual 100-200-word answers to finish.
 ROUND_TEMPERATURE = 0.8
 ROUND_MAX_NEW_TOKENS = 192
+# Bounds of the round settings (the database holds up to 2**31 - 1; these are far past any use).
+MAX_TARGET_JUDGMENTS = 1_000_000
+MAX_ROUND_PROMPTS = 100_000
 
 
 class RoundError(Exception):
@@ -43,8 +46,12 @@ def round_policy_update(*, project: Project, samples: int, pairing: str, target_
         raise RoundError(f"answers per prompt must be 2, 3 or 4, not {samples}", status=400)
     if pairing not in Pairing.values:
         raise RoundError(f"pairing must be one of {', '.join(Pairing.values)}, not {pairing!r}", status=400)
-    if target_judgments < 1 or max_prompts < 1:
-        raise RoundError("the target judgments and the prompts per round must be at least 1", status=400)
+    if not 1 <= target_judgments <= MAX_TARGET_JUDGMENTS or not 1 <= max_prompts <= MAX_ROUND_PROMPTS:
+        raise RoundError(
+            f"the target judgments must lie between 1 and {MAX_TARGET_JUDGMENTS:,}, the prompts per round "
+            f"between 1 and {MAX_ROUND_PROMPTS:,}",
+            status=400,
+        )
     policy, _ = RoundPolicy.objects.update_or_create(
         project=project,
         defaults={"samples": samples, "pairing": pairing, "target_judgments": target_judgments, "max_prompts": max_prompts},
@@ -174,7 +181,8 @@ def round_train(*, round_: Round, by=None, force: bool = False, params: dict | N
     finished and that the set has pairs to learn from.
     """
     with transaction.atomic():
-        round_ = Round.objects.select_for_update().select_related("project", "generate_job").get(pk=round_.pk)
+        # No select_related here: PostgreSQL cannot lock the nullable side of an outer join.
+        round_ = Round.objects.select_for_update().get(pk=round_.pk)
         if round_.train_job_id is not None:
             raise RoundError(f"round {round_.number} is already training (job {round_.train_job_id})")
         job = round_.generate_job
