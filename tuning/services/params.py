@@ -73,7 +73,12 @@ _EVALUATE = (
         "and after, and send the pairs to reviewers as blind comparisons.",
         label="Evaluate afterwards",
     ),
-    Param("eval_max_prompts", "int", 20, "Held-out prompts the evaluation answers (the first ones).", label="Evaluation prompts", min=1, max=5000, advanced=True),
+    Param(
+        "eval_max_prompts", "int", 16,
+        "Held-out prompts the evaluation answers (the first ones). 16 is one batch per side: each "
+        "further batch costs as much time again.",
+        label="Evaluation prompts", min=1, max=5000, advanced=True,
+    ),
     Param(
         "eval_max_new_tokens", "int", 384,
         "Longest evaluation answer, in tokens: room for the default model's answers to finish "
