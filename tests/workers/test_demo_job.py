@@ -1,5 +1,7 @@
-"""The demo's loop on the default model: DPO from the bare SmolLM2 through a worker on the
-embedded filesystem broker (as `scripts/demo` runs it), then its evaluation in the queue."""
+"""The demo's first round on the default model: "Start the next round" freezes the shipped,
+simulated-reviewer-labelled on-policy pairs and trains DPO from the bare SmolLM2 through a worker
+on the embedded filesystem broker (as `scripts/demo` runs it), then its evaluation reaches the
+queue as blind comparisons."""
 
 from __future__ import annotations
 
@@ -10,10 +12,9 @@ from prefs.models import Comparison
 from prefs.services.assignment import comparison_next_for
 from prefs.services.demo import demo_seed
 from prefs.services.judging import Verdict, judgment_record
-from prefs.services.snapshots import preference_set_freeze
 from tests.workers.conftest import Worker, make_worker_env, wait_for
 from tuning.models import Evaluation, EvaluationPair, Job
-from tuning.services.launch import job_launch
+from tuning.services.rounds import round_start
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -41,21 +42,20 @@ def test_the_demo_trains_the_bare_default_model_and_sends_the_evaluation_to_revi
     assert project.base_model.source == "smollm2-135m-instruct"
     reviewers = list(project.reviewers.order_by("username"))
     _judge_everything(project, reviewers)
-    preference_set = preference_set_freeze(project=project)
-    assert preference_set.pair_count > 0
 
     env = make_worker_env(
         settings, tmp_path, broker_url="filesystem://", model_cache=django_settings.PREFLOOP_MODEL_CACHE
     )
     worker = Worker(env, tmp_path / "worker.log").start()
     try:
-        job = job_launch(
-            kind="dpo",
-            project=project,
-            preference_set_id=preference_set.pk,
-            adapter_id=None,
-            params={"max_steps": 2, "eval_max_prompts": 2, "eval_max_new_tokens": 24},
+        round_ = round_start(
+            project=project, train_params={"max_steps": 2, "eval_max_prompts": 2, "eval_max_new_tokens": 24}
         )
+        # Every training prompt has the model's own answers already: no sampling, straight to training.
+        assert round_.generate_job is None
+        job = round_.train_job
+        # The set holds the labelled on-policy pairs and the people's verdicts on the hand-written ones.
+        assert round_.preference_set.pair_count >= seeded["labelled_pairs"] + 24
         wait_for(lambda: Job.objects.get(pk=job.pk).state in Job.FINAL_STATES, timeout=TIMEOUT_S, what="DPO", workers=[worker])
         job.refresh_from_db()
         assert job.state == Job.State.SUCCEEDED, job.error

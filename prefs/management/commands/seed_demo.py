@@ -22,8 +22,9 @@ class Command(BaseCommand):
         project = result["project"]
         self.stdout.write(
             f"Demo project {project.pk} ({project.name}): "
-            f"{result['added_comparisons']} new comparisons, "
-            f"{project.comparisons.count()} in all."
+            f"{result['added_comparisons']} new comparisons to review, "
+            f"{result['labelled_pairs']} new on-policy pairs labelled by the simulated reviewer, "
+            f"{project.comparisons.count()} comparisons in all."
         )
         for username, role, password in DEMO_USERS:
             if username in result["created_users"]:
