@@ -35,6 +35,10 @@ TIMEOUT_S = 600
 KEYS = {
     "capacity": {"models", "cpu", "tokens", "batch", "mfu"},
     "dpo_throughput": {"ratio", "ours_samples_per_s", "trl_samples_per_s", "seconds", "ours_losses", "trl_losses"},
+    "efficacy": {
+        "win_rate", "ci_low", "ci_high", "length_controlled_win_rate", "heldout_accuracy",
+        "length_controlled_accuracy", "drift_kl", "train_seconds", "eval_seconds",
+    },
     "export": {"rows_per_s", "peak_rss_mb", "rows", "seconds", "freeze_seconds"},
     "generation": {"ratio", "batched_tokens_per_s", "plain_tokens_per_s", "seconds"},
     "import": {"rows_per_s", "rows", "seconds", "created", "duplicates", "database"},
@@ -51,7 +55,7 @@ KEYS = {
 }
 ON_POSTGRESQL = {"review_path", "export", "soak"}
 # Longest first, so the two lanes end at about the same time.
-ORDER = ["soak", "job_overhead", "dpo_throughput", "capacity", "review_path", "export", "generation", "import", "stats"]
+ORDER = ["soak", "efficacy", "job_overhead", "dpo_throughput", "capacity", "review_path", "export", "generation", "import", "stats"]
 
 
 def _skip_reason(name: str) -> str | None:
