@@ -45,7 +45,7 @@ CHECKPOINT_STATE = "trainer_state.json"
 # Epochs scaled to the set (epochs=None): at least this many optimiser steps, at most this
 # many passes; warm-up (warmup_steps=None) takes this share of the steps. From measurement,
 # see README "Defaults that learn".
-AUTO_MIN_STEPS = 64
+AUTO_MIN_STEPS = 48
 AUTO_MAX_EPOCHS = 8
 AUTO_WARMUP = 0.1
 # Checkpoints kept in checkpoint_dir; older ones are removed as new ones appear.
@@ -175,7 +175,7 @@ def planned_epochs(config: DPOConfig, n_batches: int) -> int:
     """The run's passes over its pairs: the config's, or enough for AUTO_MIN_STEPS steps.
 
     A set of 18 pairs at batch 4 makes 5 steps an epoch, too few for LoRA to move; scaled, it
-    gets AUTO_MAX_EPOCHS passes (40 steps), while 1,000 pairs get one.
+    gets AUTO_MAX_EPOCHS passes (40 steps), the demo's 111 pairs 2 (56 steps), 1,000 pairs one.
     """
     if config.epochs is not None:
         return config.epochs

@@ -108,7 +108,7 @@ _TRAINING = (
     Param("learning_rate", "float", 5e-5, "Step size of the optimiser (AdamW).", min=1e-9, max=1.0),
     Param(
         "epochs", "int", None,
-        "Passes over the preference set. Empty: scaled to the set, at least 64 steps and at most "
+        "Passes over the preference set. Empty: scaled to the set, at least 48 steps and at most "
         "8 passes, so a small set still moves the adapter.",
         nullable=True, min=1, max=1000,
     ),

@@ -367,12 +367,12 @@ def test_a_small_set_gets_enough_passes_for_the_minimum_steps_and_a_large_one_a_
     auto = DPOConfig()
     # 18 pairs at batch 4: 5 steps a pass; the cap stops it at AUTO_MAX_EPOCHS passes.
     assert planned_epochs(auto, 5) == AUTO_MAX_EPOCHS
-    # 200 pairs: 50 steps a pass, so two passes reach AUTO_MIN_STEPS.
-    assert planned_epochs(auto, 50) == 2
-    assert AUTO_MIN_STEPS <= 2 * 50
+    # The demo's 111 training pairs: 28 steps a pass, so two passes reach AUTO_MIN_STEPS.
+    assert planned_epochs(auto, 28) == 2
+    assert 28 < AUTO_MIN_STEPS <= 2 * 28
     assert planned_epochs(auto, 250) == 1
     # Gradient accumulation makes fewer steps of the same batches.
-    assert planned_epochs(DPOConfig(grad_accum=2), 50) == 3
+    assert planned_epochs(DPOConfig(grad_accum=2), 28) == 4
     assert planned_epochs(DPOConfig(epochs=1), 5) == 1
 
 
