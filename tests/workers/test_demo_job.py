@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from django.conf import settings as django_settings
 
-from prefs.models import Comparison
+from prefs.models import Comparison, Judgment
 from prefs.services.assignment import comparison_next_for
 from prefs.services.demo import demo_seed
 from prefs.services.judging import Verdict, judgment_record
@@ -54,8 +54,10 @@ def test_the_demo_trains_the_bare_default_model_and_sends_the_evaluation_to_revi
         # Every training prompt has the model's own answers already: no sampling, straight to training.
         assert round_.generate_job is None
         job = round_.train_job
-        # The set holds the labelled on-policy pairs and the people's verdicts on the hand-written ones.
-        assert round_.preference_set.pair_count >= seeded["labelled_pairs"] + 24
+        # The set holds the decided on-policy pairs (ties stay out) and the people's verdicts on the
+        # hand-written ones.
+        decided = Judgment.objects.filter(comparison__project=project, imported=True, choice__in=["A", "B"]).count()
+        assert round_.preference_set.pair_count == decided + 24
         wait_for(lambda: Job.objects.get(pk=job.pk).state in Job.FINAL_STATES, timeout=TIMEOUT_S, what="DPO", workers=[worker])
         job.refresh_from_db()
         assert job.state == Job.State.SUCCEEDED, job.error
