@@ -164,23 +164,6 @@ def run_hh(args) -> dict:
 # -- demo mode ----------------------------------------------------------------------------------
 
 
-def _environment(folder: Path) -> None:
-    env = {
-        "DATABASE_URL": f"sqlite:///{folder / 'efficacy.sqlite3'}",
-        "CELERY_BROKER_URL": "filesystem://",
-        "CELERY_BROKER_DIR": str(folder / "broker"),
-        "MEDIA_ROOT": str(folder / "media"),
-        "PREFLOOP_JOB_DIR": str(folder / "jobs"),
-        "PREFLOOP_VAR_DIR": str(folder / "var"),
-        "PREFLOOP_GPU_LOCK_DIR": str(folder),
-        "PREFLOOP_MODEL_CACHE": os.environ.get("PREFLOOP_MODEL_CACHE", str(ROOT / "var" / "models")),
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-    }
-    for name in ("REDIS_URL", "TEST_DATABASE_NAME"):
-        os.environ.pop(name, None)
-    os.environ.update(env)
-
-
 def _run_job(job_id: int) -> float:
     from tuning.models import Job
     from tuning.services.runner import job_run
@@ -222,6 +205,9 @@ def _smoke_source(folder: Path) -> str:
 
 def run_demo(args, folder: Path) -> dict:
     import django
+
+    # The same throwaway setup as job_overhead.py: SQLite file, filesystem broker, media in `folder`.
+    from job_overhead import _environment
 
     _environment(folder)
     sys.path.insert(0, str(ROOT))
