@@ -107,6 +107,9 @@ def test_when_every_prompt_has_data_starting_a_round_freezes_trains_and_evaluate
     judged_pairs(tuning_project, 0)
     round_ = round_start(project=tuning_project, by=admin_user, train_params=FAST)
     assert round_.generate_job is None and round_.train_job is not None
+    # A second round would train the same data from the same adapter again: refused until this one is done.
+    with pytest.raises(RoundError, match="round 1 is still training"):
+        round_start(project=tuning_project, by=admin_user)
     assert job_run(job_id=round_.train_job_id, worker="test") == Job.State.SUCCEEDED
     evaluation = Evaluation.objects.get(source_job=round_.train_job)
     assert rounds_timeline(tuning_project)[0]["state"] == "evaluating"

@@ -81,6 +81,21 @@ def round_open(project: Project) -> Round | None:
     ).order_by("-number").first()
 
 
+def round_busy(project: Project) -> tuple[int, str] | None:
+    """(number, what it is doing) of the project's latest round while its training or evaluation runs."""
+    from tuning.models import Evaluation
+
+    latest = Round.objects.filter(project=project).select_related("train_job").order_by("-number").first()
+    if latest is None or latest.train_job is None:
+        return None
+    if latest.train_job.state in Job.ACTIVE_STATES:
+        return latest.number, "training"
+    evaluating = Evaluation.objects.filter(source_job=latest.train_job, job__state__in=Job.ACTIVE_STATES)
+    if evaluating.exists():
+        return latest.number, "evaluating"
+    return None
+
+
 def round_start(*, project: Project, by=None, train_params: dict | None = None) -> Round:
     """Start the project's next round from its active adapter.
 
@@ -99,6 +114,9 @@ def round_start(*, project: Project, by=None, train_params: dict | None = None) 
                 f"round {current.number} has not trained yet: train it (or let it reach its "
                 f"target of {current.target_judgments} judgments) before starting another"
             )
+        busy = round_busy(project)
+        if busy is not None:
+            raise RoundError(f"round {busy[0]} is still {busy[1]}; start the next one when it has finished")
         policy = round_policy_get(project)
         if policy.pairing == Pairing.REWARD_GAP and (project.active_adapter is None or project.active_adapter.parent_id is None):
             raise RoundError(

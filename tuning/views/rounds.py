@@ -13,6 +13,7 @@ from tuning.selectors import rounds_timeline
 from tuning.services.rounds import (
     RoundError,
     prompts_needing_data,
+    round_busy,
     round_open,
     round_policy_get,
     round_policy_update,
@@ -36,6 +37,7 @@ def rounds_page(request, project_id: int):
         "policy": round_policy_get(project),
         "pairings": Pairing.choices,
         "open_round": round_open(project),
+        "busy": round_busy(project),
         "needing_data": prompts_needing_data(project).count(),
     }
     return render(request, "tuning/rounds.html", context)
