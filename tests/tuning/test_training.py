@@ -37,7 +37,7 @@ def test_a_dpo_job_that_learned_nothing_ends_with_a_warning_on_its_page(tuning_p
         created_by=admin_user,
         preference_set_id=frozen_set(tuning_project).pk,
         # A learning rate of 1e-9 leaves the adapter where it started.
-        params={"learning_rate": 1e-9, "batch_size": 4, "evaluate": False},
+        params={"learning_rate": 1e-9, "epochs": 1, "batch_size": 4, "evaluate": False},
     )
     assert job_run(job_id=job.pk, worker="test") == Job.State.SUCCEEDED
     job.refresh_from_db()

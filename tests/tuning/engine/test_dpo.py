@@ -385,3 +385,13 @@ def test_a_run_with_default_epochs_and_warmup_scales_both_to_the_set(tiny_model,
     rates = [event["learning_rate"] for event in result["history"]]
     assert rates[0] == 0.0 and rates[1] < rates[2] == pytest.approx(1e-2)
 
+
+def test_a_run_that_ranks_every_pair_right_by_a_hair_still_says_it_learned_nothing():
+    from tuning.engine.dpo import learned_nothing_warning
+
+    moved = {"last_epoch/accuracy": 1.0, "last_epoch/accuracy_low": 0.76, "last_epoch/accuracy_high": 1.0,
+             "last_epoch/pairs": 12, "last_epoch/margin": 0.4}
+    assert learned_nothing_warning(moved) is None
+    barely = moved | {"last_epoch/margin": 2e-8}
+    assert "barely moved" in learned_nothing_warning(barely)
+
