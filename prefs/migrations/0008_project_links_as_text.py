@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='project',
             name='links_as_text',
-            field=models.BooleanField(default=False, help_text='Show links in prompts, responses and guidelines as plain text.'),
+            field=models.BooleanField(default=False, db_default=False, help_text='Show links in prompts, responses and guidelines as plain text.'),
         ),
     ]

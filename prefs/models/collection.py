@@ -21,8 +21,9 @@ class Project(models.Model):
     )
     # Model output may carry links; shown as text, a reviewer sees where one points and cannot
     # follow it by a click (prefs/rendering.py).
+    # db_default: the release still running during a deploy inserts projects without it.
     links_as_text = models.BooleanField(
-        default=False, help_text="Show links in prompts, responses and guidelines as plain text."
+        default=False, db_default=False, help_text="Show links in prompts, responses and guidelines as plain text."
     )
     reviewers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="review_projects", blank=True
@@ -201,7 +202,7 @@ class Assignment(models.Model):
     state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)
     # Which issue of this hold a client was shown: counts up each time the hold is handed out
     # again. A judgment or skip naming an older revision is refused (a stale page or client).
-    revision = models.PositiveIntegerField(default=1)
+    revision = models.PositiveIntegerField(default=1, db_default=1)
     issued_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     # The comparison's group_key, copied when the hold is first given, so that the database

@@ -72,7 +72,8 @@ def _round_fields() -> dict:
     return {
         "id": serializers.IntegerField(),
         "number": serializers.IntegerField(),
-        "state": serializers.ChoiceField(choices=["sampling", "collecting", "training", "evaluating", "judging", "done", "failed"]),
+        # Plain text in the schema: a choice set named "state" would collide with the job's.
+        "state": serializers.CharField(help_text="sampling, collecting, training, evaluating, judging, done or failed"),
         "train_job": serializers.IntegerField(allow_null=True),
         "evaluation": serializers.IntegerField(allow_null=True),
         "win_rate": serializers.DictField(allow_null=True),

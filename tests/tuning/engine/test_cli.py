@@ -28,6 +28,7 @@ def test_dpo_then_generate_then_evaluate(tiny_model, tmp_path):
     trained = _engine(
         "dpo", "--source", tiny_model, "--rows", str(rows), "--output-dir", str(tmp_path / "adapter"),
         "--learning-rate", "0.01", "--lora-r", "4", "--lora-layers", "last_third", "--batch-size", "4",
+        "--epochs", "1",
     )
     assert trained.returncode == 0, trained.stderr
     result = json.loads(trained.stdout)
@@ -103,7 +104,7 @@ def test_the_length_aware_losses_are_flags_and_a_run_that_learned_nothing_says_s
     rows = _write_rows(tmp_path / "rows.jsonl", polite_rude_pairs(8))
     trained = _engine(
         "dpo", "--source", tiny_model, "--rows", str(rows), "--output-dir", str(tmp_path / "rdpo"), "--quiet",
-        "--loss-type", "rdpo", "--length-alpha", "-0.02", "--learning-rate", "1e-9", "--lora-r", "4",
+        "--loss-type", "rdpo", "--length-alpha", "-0.02", "--learning-rate", "1e-9", "--lora-r", "4", "--epochs", "1",
     )
     assert trained.returncode == 0, trained.stderr
     meta = json.loads((tmp_path / "rdpo" / "prefloop.json").read_text())

@@ -229,7 +229,7 @@ def test_dpo_teaches_the_default_model_politeness_and_a_follow_up_starts_from_ze
     before = preference_accuracy(source=source, adapter=fresh["output_dir"], parent_adapter=None, rows=heldout)
     assert before["accuracy"] == pytest.approx(0.5, abs=0.1)
 
-    config = {"learning_rate": 5e-4, "batch_size": 8, "lora": {"r": 16, "alpha": 32, "layers": "last_third"}}
+    config = {"learning_rate": 5e-4, "epochs": 1, "batch_size": 8, "lora": {"r": 16, "alpha": 32, "layers": "last_third"}}
     result = train_dpo(source=source, rows=polite_rude_pairs(200), output_dir=tmp_path / "polite", config=config)
     assert result["steps"] == 25
     after = preference_accuracy(source=source, adapter=tmp_path / "polite", parent_adapter=None, rows=heldout)
