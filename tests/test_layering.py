@@ -1,4 +1,4 @@
-"""The layering rules of ARCHITECTURE.md, checked in fresh interpreters."""
+"""The layering rules (the engine without Django, see docs/engine.md), checked in fresh interpreters."""
 
 from __future__ import annotations
 

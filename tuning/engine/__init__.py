@@ -1,7 +1,7 @@
 """Prefloop's tuning engine: plain Python over torch / transformers / TRL / PEFT, no Django.
 
 Everything arrives as arguments (paths, plain dicts, a progress callback) and leaves as plain data;
-see ``notes/ENGINE_CONTRACT.md``. Importing this package is cheap: torch and friends are imported
+see ``docs/engine.md``. Importing this package is cheap: torch and friends are imported
 inside the functions (or in modules only those functions import).
 
 Public entry points (module: function):

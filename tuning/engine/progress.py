@@ -1,6 +1,6 @@
 """Progress events for the caller's callback, with ETA, and the caller's request to stop.
 
-The callback receives a plain dict (see ENGINE_CONTRACT.md) and may return True to ask the engine
+The callback receives a plain dict (see docs/engine.md) and may return True to ask the engine
 to stop; the engine then raises Cancelled at the end of the current step.
 """
 
