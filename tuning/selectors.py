@@ -81,9 +81,6 @@ def adapters_list(*, project_id: int | None = None, base_model_id: int | None = 
 
 # -- rounds ------------------------------------------------------------------------------------
 
-ROUND_STATES = ("sampling", "collecting", "training", "evaluating", "judging", "done", "failed")
-
-
 def round_state(round_, evaluation: Evaluation | None) -> str:
     """Where a round stands, read from its jobs (nothing stores it)."""
     generate = round_.generate_job

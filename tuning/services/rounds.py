@@ -82,18 +82,16 @@ def round_open(project: Project) -> Round | None:
 
 
 def round_busy(project: Project) -> tuple[int, str] | None:
-    """(number, what it is doing) of the project's latest round while its training or evaluation runs."""
+    """(number, state) of the project's latest round while it trains or evaluates."""
     from tuning.models import Evaluation
+    from tuning.selectors import round_state
 
-    latest = Round.objects.filter(project=project).select_related("train_job").order_by("-number").first()
+    latest = Round.objects.filter(project=project).select_related("generate_job", "train_job").order_by("-number").first()
     if latest is None or latest.train_job is None:
         return None
-    if latest.train_job.state in Job.ACTIVE_STATES:
-        return latest.number, "training"
-    evaluating = Evaluation.objects.filter(source_job=latest.train_job, job__state__in=Job.ACTIVE_STATES)
-    if evaluating.exists():
-        return latest.number, "evaluating"
-    return None
+    evaluation = Evaluation.objects.filter(source_job=latest.train_job).select_related("job").order_by("-id").first()
+    state = round_state(latest, evaluation)
+    return (latest.number, state) if state in ("training", "evaluating") else None
 
 
 def round_start(*, project: Project, by=None, train_params: dict | None = None) -> Round:
@@ -174,7 +172,7 @@ def round_comparisons(round_: Round):
 
 
 def round_judgments(round_: Round) -> int:
-    """Judgments so far on the round's comparisons (people's and, where the rule keeps them, none else)."""
+    """Judgments so far on the round's comparisons: people's and imported labels."""
     return Judgment.objects.filter(comparison__in=round_comparisons(round_)).filter(
         Q(reviewer__isnull=False) | Q(imported=True)
     ).count()
